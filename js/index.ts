@@ -1,0 +1,22 @@
+/**
+ * pynode: CPython embedded in Node.js.
+ *
+ * @example
+ * import { python, kw } from 'pynode'
+ * const m = python.module('demo', 'def scale(x, factor=1):\n    return x * factor')
+ * m.callMethod('scale', 21, kw({ factor: 2 })) // 42
+ */
+export { candidates, type FoundPython, findPython, type PythonSource, type TriedPython } from './discovery'
+export {
+  ConversionError,
+  DisposedError,
+  InterpreterError,
+  InvalidArgumentError,
+  PynodeError,
+  PythonError,
+  type PythonErrorDetails,
+  PythonNotFoundError,
+} from './errors'
+export { KwArgs, kw, PyObject } from './object'
+export { type PyProxy, proxy, unproxy } from './proxy'
+export { type Python, type PythonInfo, type PythonOptions, python } from './python'
