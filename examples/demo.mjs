@@ -1,7 +1,7 @@
 // pynode demo: `npm install && npm run demo`.
 // Python in-process: a module from source, calls with keyword arguments, Python errors as JS
 // errors, numpy through a proxy, big integers, and how cheap a call is.
-import { kw, proxy, PythonError, python } from 'pynode'
+import { kw, PythonError, proxy, python } from 'pynode'
 
 const { version, executable, venv, libpython } = python.info
 console.log(`Python ${version} from ${executable}${venv ? ' (virtualenv)' : ''}\n  libpython: ${libpython}\n`)
@@ -41,7 +41,13 @@ try {
 } catch (e) {
   if (!(e instanceof PythonError)) throw e
   console.log(`\nPythonError: ${e.type}: ${e.message} (caused by ${e.cause.type}: ${e.cause.message})`)
-  console.log(e.traceback.trimEnd().split('\n').map((l) => `  | ${l}`).join('\n'))
+  console.log(
+    e.traceback
+      .trimEnd()
+      .split('\n')
+      .map((l) => `  | ${l}`)
+      .join('\n'),
+  )
 }
 
 const np = proxy(python.import('numpy'))

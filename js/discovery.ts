@@ -55,7 +55,11 @@ function venvPython(dir: string): string {
 }
 
 /** The candidates in the order they are tried. */
-export function candidates(options: { executable?: string } = {}, env = process.env, cwd = process.cwd()): { source: PythonSource; path: string }[] {
+export function candidates(
+  options: { executable?: string } = {},
+  env = process.env,
+  cwd = process.cwd(),
+): { source: PythonSource; path: string }[] {
   const out: { source: PythonSource; path: string }[] = []
   if (options.executable) out.push({ source: 'option', path: options.executable })
   if (env.PYNODE_PYTHON) out.push({ source: 'PYNODE_PYTHON', path: env.PYNODE_PYTHON })
@@ -105,7 +109,7 @@ export function findPython(options: { executable?: string } = {}): FoundPython {
   const lines = tried.map((t) => `  - ${t.source}: ${t.path}: ${t.problem}`)
   throw new PythonNotFoundError(
     `pynode could not find a usable Python. Tried, in order:\n${lines.join('\n')}\n` +
-      'Fix: set PYNODE_PYTHON to a python executable (a virtualenv\'s bin/python works), call python.configure({ executable }), ' +
+      "Fix: set PYNODE_PYTHON to a python executable (a virtualenv's bin/python works), call python.configure({ executable }), " +
       'activate a virtualenv (VIRTUAL_ENV), create ./.venv, or put python3 on PATH.',
     tried,
   )

@@ -26,9 +26,10 @@ export function proxy(obj: PyObject): PyProxy {
       if (prop === TARGET) return obj
       if (prop === 'then') return undefined
       if (prop === Symbol.dispose) return () => obj[Symbol.dispose]()
-      if (prop === Symbol.iterator) return function* () {
-        for (const item of obj) yield wrap(item)
-      }
+      if (prop === Symbol.iterator)
+        return function* () {
+          for (const item of obj) yield wrap(item)
+        }
       if (prop === Symbol.toPrimitive) return (hint: string) => (hint === 'number' ? Number(obj.toJS()) : obj.toString())
       if (prop === inspect.custom) return () => `PyProxy ${obj.disposed ? '<disposed>' : obj.repr()}`
       if (typeof prop === 'symbol') return undefined

@@ -4,7 +4,7 @@
  */
 import { type FoundPython, findPython } from './discovery'
 import { InterpreterError, InvalidArgumentError, makeError } from './errors'
-import { type Native, loadNative } from './native'
+import { loadNative, type Native } from './native'
 import { bindNative, HANDLE, PyObject, TOKEN } from './object'
 
 /** Options for {@link python.configure}. */
@@ -77,7 +77,10 @@ export const python = {
    * @example python.configure({ executable: '/path/to/venv/bin/python' })
    */
   configure(opts: PythonOptions): void {
-    if (native) throw new InterpreterError(`Python ${info?.version} is already running from ${info?.executable}; configure() must come before first use`)
+    if (native)
+      throw new InterpreterError(
+        `Python ${info?.version} is already running from ${info?.executable}; configure() must come before first use`,
+      )
     if (opts.executable !== undefined) mustBeString(opts.executable, 'executable')
     options = { ...options, ...opts }
   },

@@ -118,7 +118,10 @@ pub struct ConversionError {
 
 impl ConversionError {
     pub fn new(message: impl Into<String>) -> Self {
-        Self { segments: Vec::new(), message: message.into() }
+        Self {
+            segments: Vec::new(),
+            message: message.into(),
+        }
     }
 
     /// Records that the failing value sat at `segment` of the enclosing structure.

@@ -121,9 +121,9 @@ impl PyRef {
     /// Takes ownership of `obj`'s reference.
     pub fn new(obj: Bound<'_, PyAny>) -> Self {
         LIVE.fetch_add(1, Ordering::Relaxed);
-        let ptr = obj.into_ptr();
         // SAFETY: into_ptr returns a valid, non-null owned reference.
-        Self { ptr: unsafe { NonNull::new_unchecked(ptr) } }
+        let ptr = unsafe { NonNull::new_unchecked(obj.into_ptr()) };
+        Self { ptr }
     }
 
     /// The object, borrowed for the life of `py`'s attachment.
@@ -167,7 +167,10 @@ struct Pending {
     wake: Condvar,
 }
 
-static PENDING: Pending = Pending { queue: Mutex::new(Vec::new()), wake: Condvar::new() };
+static PENDING: Pending = Pending {
+    queue: Mutex::new(Vec::new()),
+    wake: Condvar::new(),
+};
 static PENDING_LEN: AtomicUsize = AtomicUsize::new(0);
 static RELEASE_THREAD: OnceLock<()> = OnceLock::new();
 
@@ -181,15 +184,17 @@ fn queue_decref(ptr: NonNull<ffi::PyObject>) {
 }
 
 fn spawn_release_thread() {
-    let spawned = std::thread::Builder::new().name("pynode-release".into()).spawn(|| loop {
-        {
-            let mut queue = PENDING.queue.lock().unwrap_or_else(|e| e.into_inner());
-            while queue.is_empty() {
-                queue = PENDING.wake.wait(queue).unwrap_or_else(|e| e.into_inner());
+    let spawned = std::thread::Builder::new()
+        .name("pynode-release".into())
+        .spawn(|| loop {
+            {
+                let mut queue = PENDING.queue.lock().unwrap_or_else(|e| e.into_inner());
+                while queue.is_empty() {
+                    queue = PENDING.wake.wait(queue).unwrap_or_else(|e| e.into_inner());
+                }
             }
-        }
-        Python::attach(drain_pending);
-    });
+            Python::attach(drain_pending);
+        });
     // If the thread cannot be spawned, queued releases still drain on the next burst.
     drop(spawned);
 }

@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyModule;
 use std::ffi::{CStr, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// The oldest CPython this build serves (the abi3 floor).
@@ -40,6 +41,8 @@ pub struct Info {
 }
 
 static STARTED: Mutex<Option<(StartOptions, Info)>> = Mutex::new(None);
+/// Set once start-up succeeded: a lock-free check for every sync call.
+static RUNNING: AtomicBool = AtomicBool::new(false);
 
 /// Python source of the private `_pynode` module: small helpers that are clearer in Python.
 const SUPPORT_SOURCE: &CStr = c"
@@ -106,7 +109,12 @@ pub fn parse_version(full: &str) -> Option<(u32, u32, u32)> {
     let mut parts = head.split('.');
     let major = parts.next()?.parse().ok()?;
     let minor = parts.next()?.parse().ok()?;
-    let micro_text: String = parts.next().unwrap_or("0").chars().take_while(char::is_ascii_digit).collect();
+    let micro_text: String = parts
+        .next()
+        .unwrap_or("0")
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     Some((major, minor, micro_text.parse().unwrap_or(0)))
 }
 
@@ -127,7 +135,9 @@ pub fn start(options: &StartOptions) -> Result<Info> {
         return Ok(info.clone());
     }
     // SAFETY: Py_GetVersion may be called before initialization; it returns a static string.
-    let version_text = unsafe { CStr::from_ptr(ffi::Py_GetVersion()) }.to_string_lossy().into_owned();
+    let version_text = unsafe { CStr::from_ptr(ffi::Py_GetVersion()) }
+        .to_string_lossy()
+        .into_owned();
     let version = parse_version(&version_text)
         .ok_or_else(|| Error::Interpreter(format!("could not read the Python version from {version_text:?}")))?;
     if (version.0, version.1) < MIN_VERSION {
@@ -154,6 +164,7 @@ pub fn start(options: &StartOptions) -> Result<Info> {
     crate::gil::park_after_start();
     let info = info?;
     *started = Some((options.clone(), info.clone()));
+    RUNNING.store(true, Ordering::Release);
     Ok(info)
 }
 
@@ -164,7 +175,9 @@ fn set_program_name(name: &str) -> Result<()> {
     // returns a PyMem_RawMalloc'd wide string (or NULL).
     let wide = unsafe { ffi_ext::Py_DecodeLocale(c_name.as_ptr(), std::ptr::null_mut()) };
     if wide.is_null() {
-        return Err(Error::InvalidArgument(format!("could not decode python executable path {name:?}")));
+        return Err(Error::InvalidArgument(format!(
+            "could not decode python executable path {name:?}"
+        )));
     }
     // SAFETY: Python keeps the pointer (not a copy) for the life of the process, so the wide
     // string is deliberately never freed.
@@ -176,7 +189,11 @@ fn after_start(py: Python<'_>) -> Result<Info> {
     let support = support(py).or_py(py)?;
     support.call_method0("unbuffer_stdio").or_py(py)?;
     let sys = py.import("sys").or_py(py)?;
-    if sys.getattr("argv").map(|a| a.is_truthy().unwrap_or(false)).unwrap_or(false) {
+    if sys
+        .getattr("argv")
+        .map(|a| a.is_truthy().unwrap_or(false))
+        .unwrap_or(false)
+    {
         // keep what start-up set
     } else {
         sys.setattr("argv", vec![String::new()]).or_py(py)?;
@@ -211,6 +228,7 @@ fn after_start(py: Python<'_>) -> Result<Info> {
 fn libpython_path() -> Option<String> {
     #[cfg(unix)]
     {
+        // SAFETY: Dl_info is plain C data for which all-zero is a valid value.
         let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
         // SAFETY: dladdr only reads loader tables; info is a valid out-pointer.
         let found = unsafe { libc::dladdr(ffi::Py_IsInitialized as *const libc::c_void, &mut info) };
@@ -226,9 +244,18 @@ fn libpython_path() -> Option<String> {
     }
 }
 
+/// Whether the interpreter has been started (cheap: one atomic load).
+pub fn is_running() -> bool {
+    RUNNING.load(Ordering::Acquire)
+}
+
 /// The info of the running interpreter, if started.
 pub fn info() -> Option<Info> {
-    STARTED.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|(_, info)| info.clone())
+    STARTED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(|(_, info)| info.clone())
 }
 
 #[cfg(test)]

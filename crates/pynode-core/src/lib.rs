@@ -47,6 +47,7 @@ pub(crate) mod test_support {
     /// Starts the interpreter once for all tests of this crate and returns its info.
     pub fn python() -> Info {
         static INFO: OnceLock<Info> = OnceLock::new();
-        INFO.get_or_init(|| start(&StartOptions::default()).expect("Python starts")).clone()
+        INFO.get_or_init(|| start(&StartOptions::default()).expect("Python starts"))
+            .clone()
     }
 }

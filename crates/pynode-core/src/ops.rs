@@ -23,7 +23,10 @@ fn c_text(what: &str, text: &str) -> Result<CString> {
 /// The `__main__` module's namespace.
 pub fn main_dict(py: Python<'_>) -> Result<Bound<'_, PyDict>> {
     let main = py.import("__main__").or_py(py)?;
-    main.dict().into_any().cast_into::<PyDict>().map_err(|e| Error::from_py(py, e.into()))
+    main.dict()
+        .into_any()
+        .cast_into::<PyDict>()
+        .map_err(|e| Error::from_py(py, e.into()))
 }
 
 /// Registers `source` with linecache so tracebacks show the lines of inline code.
@@ -75,7 +78,9 @@ pub fn run<'py>(
 /// Imports a module by its dotted name.
 pub fn import<'py>(py: Python<'py>, name: &str) -> Result<Bound<'py, PyAny>> {
     if name.contains('\0') {
-        return Err(Error::InvalidArgument("a module name cannot contain a NUL character".into()));
+        return Err(Error::InvalidArgument(
+            "a module name cannot contain a NUL character".into(),
+        ));
     }
     py.import(name).map(Bound::into_any).or_py(py)
 }
@@ -93,7 +98,10 @@ pub fn module<'py>(py: Python<'py>, name: &str, source: &str) -> Result<Bound<'p
     let modules = py.import("sys").and_then(|s| s.getattr("modules")).or_py(py)?;
     let previous = modules.get_item(name).ok();
     modules.set_item(name, &module).or_py(py)?;
-    let dict = module.getattr("__dict__").and_then(|d| Ok(d.cast_into::<PyDict>()?)).or_py(py)?;
+    let dict = module
+        .getattr("__dict__")
+        .and_then(|d| Ok(d.cast_into::<PyDict>()?))
+        .or_py(py)?;
     if let Err(err) = run(py, source, Mode::Exec, &filename, Some(&dict)) {
         let restored = match previous {
             Some(prev) => modules.set_item(name, prev),
@@ -105,15 +113,17 @@ pub fn module<'py>(py: Python<'py>, name: &str, source: &str) -> Result<Bound<'p
     Ok(module)
 }
 
+/// Positional arguments and an optional keyword dict, as Python objects.
+pub type CallArgs<'py> = (Vec<Bound<'py, PyAny>>, Option<Bound<'py, PyDict>>);
+
 /// Converts call arguments, naming the bad one (`args[1].items[3]`, `kwargs.scale`).
-pub fn call_args<'py>(
-    py: Python<'py>,
-    args: &[Value],
-    kwargs: Option<&[(String, Value)]>,
-) -> Result<(Vec<Bound<'py, PyAny>>, Option<Bound<'py, PyDict>>)> {
+pub fn call_args<'py>(py: Python<'py>, args: &[Value], kwargs: Option<&[(String, Value)]>) -> Result<CallArgs<'py>> {
     let mut objs = Vec::with_capacity(args.len());
     for (i, arg) in args.iter().enumerate() {
-        objs.push(arg.to_python(py).map_err(|e| at_root(e, "args", PathSegment::Index(i)))?);
+        objs.push(
+            arg.to_python(py)
+                .map_err(|e| at_root(e, "args", PathSegment::Index(i)))?,
+        );
     }
     let kw = match kwargs {
         None => None,
@@ -174,7 +184,10 @@ mod tests {
             assert_eq!(out.extract::<i64>().unwrap(), 3);
             let kwargs = vec![("b".to_owned(), Value::Str("y".into()))];
             let (args, kw) = call_args(py, &[Value::Str("x".into())], Some(&kwargs)).unwrap();
-            assert_eq!(call(&add, &args, kw.as_ref()).unwrap().extract::<String>().unwrap(), "xy");
+            assert_eq!(
+                call(&add, &args, kw.as_ref()).unwrap().extract::<String>().unwrap(),
+                "xy"
+            );
         });
     }
 
@@ -183,15 +196,27 @@ mod tests {
         python();
         Python::attach(|py| {
             let src = "def boom():\n    try:\n        1/0\n    except ZeroDivisionError as e:\n        raise ValueError('bad value') from e\nboom()\n";
-            let Err(Error::Python(info)) = run(py, src, Mode::Exec, "<boom>", None) else { panic!("expected a Python error") };
+            let Err(Error::Python(info)) = run(py, src, Mode::Exec, "<boom>", None) else {
+                panic!("expected a Python error")
+            };
             assert_eq!(info.type_name, "ValueError");
             assert_eq!(info.message, "bad value");
-            assert!(info.traceback.contains("File \"<boom>\", line 5, in boom"), "{}", info.traceback);
-            assert!(info.traceback.contains("raise ValueError('bad value') from e"), "{}", info.traceback);
+            assert!(
+                info.traceback.contains("File \"<boom>\", line 5, in boom"),
+                "{}",
+                info.traceback
+            );
+            assert!(
+                info.traceback.contains("raise ValueError('bad value') from e"),
+                "{}",
+                info.traceback
+            );
             let cause = info.cause.as_ref().unwrap();
             assert!(info.cause_is_explicit);
             assert_eq!(cause.type_name, "ZeroDivisionError");
-            let Err(Error::Python(exit)) = run(py, "raise SystemExit(3)", Mode::Exec, "<exit>", None) else { panic!() };
+            let Err(Error::Python(exit)) = run(py, "raise SystemExit(3)", Mode::Exec, "<exit>", None) else {
+                panic!()
+            };
             assert_eq!(exit.type_name, "SystemExit");
         });
     }
@@ -214,7 +239,9 @@ mod tests {
         python();
         Python::attach(|py| {
             let bad = Value::Dict(vec![("items".into(), Value::List(vec![Value::Date(f64::NAN)]))]);
-            let Err(Error::Conversion(err)) = call_args(py, &[Value::None, bad], None) else { panic!() };
+            let Err(Error::Conversion(err)) = call_args(py, &[Value::None, bad], None) else {
+                panic!()
+            };
             assert_eq!(err.path(), "args[1].items[0]");
         });
     }

@@ -10,7 +10,9 @@ use crate::ffi_ext;
 use crate::gil::{PyHandle, PyRef};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PyString, PyTuple};
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PyString, PyTuple,
+};
 use std::sync::Arc;
 
 /// How deep structures may nest before conversion gives up (instead of overflowing the stack).
@@ -96,7 +98,9 @@ impl Value {
 
     fn to_python_at<'py>(&self, py: Python<'py>, depth: usize) -> Result<Bound<'py, PyAny>, ConversionError> {
         if depth > MAX_DEPTH {
-            return Err(ConversionError::new(format!("value nests deeper than {MAX_DEPTH} levels")));
+            return Err(ConversionError::new(format!(
+                "value nests deeper than {MAX_DEPTH} levels"
+            )));
         }
         let py_err = |e: PyErr| ConversionError::new(python_error_text(py, e));
         Ok(match self {
@@ -111,7 +115,9 @@ impl Value {
             Value::List(items) => {
                 let list = PyList::empty(py);
                 for (i, item) in items.iter().enumerate() {
-                    let obj = item.to_python_at(py, depth + 1).map_err(|e| e.at(PathSegment::Index(i)))?;
+                    let obj = item
+                        .to_python_at(py, depth + 1)
+                        .map_err(|e| e.at(PathSegment::Index(i)))?;
                     list.append(obj).map_err(py_err)?;
                 }
                 list.into_any()
@@ -131,7 +137,9 @@ impl Value {
                 for (i, (key, item)) in entries.iter().enumerate() {
                     let at = || PathSegment::Key(format!("<key {i}>"));
                     let k = key.to_python_at(py, depth + 1).map_err(|e| e.at(at()))?;
-                    let v = item.to_python_at(py, depth + 1).map_err(|e| e.at(PathSegment::Index(i)))?;
+                    let v = item
+                        .to_python_at(py, depth + 1)
+                        .map_err(|e| e.at(PathSegment::Index(i)))?;
                     dict.set_item(k, v).map_err(|e| py_err(e).at(at()))?;
                 }
                 dict.into_any()
@@ -139,7 +147,9 @@ impl Value {
             Value::Set(items) => {
                 let set = PySet::empty(py).map_err(py_err)?;
                 for (i, item) in items.iter().enumerate() {
-                    let obj = item.to_python_at(py, depth + 1).map_err(|e| e.at(PathSegment::Index(i)))?;
+                    let obj = item
+                        .to_python_at(py, depth + 1)
+                        .map_err(|e| e.at(PathSegment::Index(i)))?;
                     set.add(obj).map_err(|e| py_err(e).at(PathSegment::Index(i)))?;
                 }
                 set.into_any()
@@ -214,7 +224,8 @@ fn from_python_at(obj: &Bound<'_, PyAny>, ancestors: &mut Vec<*mut ffi::PyObject
     let is_list = obj.is_instance_of::<PyList>();
     let is_tuple = !is_list && obj.is_instance_of::<PyTuple>();
     let is_dict = !is_list && !is_tuple && obj.is_instance_of::<PyDict>();
-    let is_set = !is_list && !is_tuple && !is_dict && (obj.is_instance_of::<PySet>() || obj.is_instance_of::<PyFrozenSet>());
+    let is_set =
+        !is_list && !is_tuple && !is_dict && (obj.is_instance_of::<PySet>() || obj.is_instance_of::<PyFrozenSet>());
     if is_list || is_tuple || is_dict || is_set {
         let ptr = obj.as_ptr();
         if ancestors.contains(&ptr) {
@@ -224,7 +235,9 @@ fn from_python_at(obj: &Bound<'_, PyAny>, ancestors: &mut Vec<*mut ffi::PyObject
             )));
         }
         if ancestors.len() >= MAX_DEPTH {
-            return Err(ConversionError::new(format!("value nests deeper than {MAX_DEPTH} levels")));
+            return Err(ConversionError::new(format!(
+                "value nests deeper than {MAX_DEPTH} levels"
+            )));
         }
         ancestors.push(ptr);
         let result = container_from_python(obj, is_dict, is_set, ancestors);
@@ -273,8 +286,7 @@ fn container_from_python(
                     // A key with lone surrogates cannot be a JS property name exactly: use a Map.
                     other => {
                         map_entries = Some(promote(&mut str_entries));
-                        let v = from_python_at(&item, ancestors)
-                            .map_err(|e| e.at(PathSegment::Key(repr_key(&key))))?;
+                        let v = from_python_at(&item, ancestors).map_err(|e| e.at(PathSegment::Key(repr_key(&key))))?;
                         if let Some(entries) = map_entries.as_mut() {
                             entries.push((other, v));
                         }
@@ -309,7 +321,9 @@ fn promote(entries: &mut Vec<(String, Value)>) -> Vec<(Value, Value)> {
 }
 
 fn repr_key(key: &Bound<'_, PyAny>) -> String {
-    key.repr().map(|r| r.to_string_lossy().into_owned()).unwrap_or_else(|_| "<key>".into())
+    key.repr()
+        .map(|r| r.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "<key>".into())
 }
 
 fn int_from_python(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
@@ -384,7 +398,12 @@ fn str_from_python(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
     drop(PyErr::take(obj.py()));
     let encoded = obj.call_method1("encode", ("utf-16-le", "surrogatepass"))?;
     let bytes = encoded.cast::<PyBytes>().map_err(PyErr::from)?.as_bytes();
-    Ok(Value::Utf16(bytes.chunks_exact(2).map(|p| u16::from_le_bytes([p[0], p[1]])).collect()))
+    Ok(Value::Utf16(
+        bytes
+            .chunks_exact(2)
+            .map(|p| u16::from_le_bytes([p[0], p[1]]))
+            .collect(),
+    ))
 }
 
 fn utf16_to_python<'py>(py: Python<'py>, units: &[u16]) -> PyResult<Bound<'py, PyAny>> {
@@ -426,10 +445,19 @@ mod tests {
     fn scalars_round_trip() {
         python();
         Python::attach(|py| {
-            for v in [Value::None, Value::Bool(true), Value::Int(-7), Value::Float(0.25), Value::Str("héllo 🎉".into())] {
+            for v in [
+                Value::None,
+                Value::Bool(true),
+                Value::Int(-7),
+                Value::Float(0.25),
+                Value::Str("héllo 🎉".into()),
+            ] {
                 assert_eq!(format!("{:?}", round_trip(py, &v)), format!("{v:?}"));
             }
-            let big = Value::BigInt(BigInt { negative: true, words: vec![5, 1] });
+            let big = Value::BigInt(BigInt {
+                negative: true,
+                words: vec![5, 1],
+            });
             let obj = big.to_python(py).unwrap();
             assert_eq!(obj.to_string(), "-18446744073709551621");
             assert_eq!(format!("{:?}", round_trip(py, &big)), format!("{big:?}"));
@@ -455,11 +483,15 @@ mod tests {
         Python::attach(|py| {
             let obj = py.eval(c"{'a': [1, (2, 3)], 'b': {1: 'x'}}", None, None).unwrap();
             let v = Value::from_python(&obj).unwrap();
-            let Value::Dict(entries) = v else { panic!("expected dict") };
+            let Value::Dict(entries) = v else {
+                panic!("expected dict")
+            };
             assert!(matches!(&entries[0].1, Value::List(l) if l.len() == 2));
             assert!(matches!(&entries[1].1, Value::Map(m) if m.len() == 1));
             let cyclic = py.eval(c"(lambda l: (l.append(l), l)[1])([])", None, None).unwrap();
-            let err = Value::from_python(&cyclic).unwrap_err().at(PathSegment::Root("result".into()));
+            let err = Value::from_python(&cyclic)
+                .unwrap_err()
+                .at(PathSegment::Root("result".into()));
             assert!(err.to_string().contains("circular"), "{err}");
             assert_eq!(err.path(), "result[0]");
             let unhashable = Value::Set(vec![Value::List(vec![])]).to_python(py).unwrap_err();

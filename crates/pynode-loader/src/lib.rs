@@ -14,8 +14,12 @@ use std::ffi::{CStr, CString};
 /// Loading the same library twice is harmless (the loader counts references).
 #[napi]
 pub fn open_global(path: String) -> Result<()> {
-    let c_path = CString::new(path.clone())
-        .map_err(|_| Error::new(Status::InvalidArg, format!("libpython path contains a NUL byte: {path:?}")))?;
+    let c_path = CString::new(path.clone()).map_err(|_| {
+        Error::new(
+            Status::InvalidArg,
+            format!("libpython path contains a NUL byte: {path:?}"),
+        )
+    })?;
     // SAFETY: `c_path` is a valid NUL-terminated string; dlopen has no other preconditions.
     // The handle is intentionally leaked: libpython must stay loaded for the whole process.
     let handle = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
@@ -30,7 +34,10 @@ pub fn open_global(path: String) -> Result<()> {
                 CStr::from_ptr(msg).to_string_lossy().into_owned()
             }
         };
-        return Err(Error::new(Status::GenericFailure, format!("could not load libpython {path}: {reason}")));
+        return Err(Error::new(
+            Status::GenericFailure,
+            format!("could not load libpython {path}: {reason}"),
+        ));
     }
     Ok(())
 }

@@ -6,11 +6,11 @@ use crate::gil::enter;
 use crate::handle::{self, Handle};
 use crate::js::{invalid, Args, Js, Val, R};
 use napi::sys;
-use pyo3::prelude::*;
 use pynode_core::error::PyResultExt;
 use pynode_core::interpreter::{self, StartOptions};
 use pynode_core::ops::{self, Mode};
 use pynode_core::{gil, PathSegment, PyRef, Value};
+use pyo3::prelude::*;
 use std::sync::Arc;
 
 fn handle_arg<'a>(js: Js, args: &Args, i: usize) -> R<&'a Handle> {
@@ -18,7 +18,7 @@ fn handle_arg<'a>(js: Js, args: &Args, i: usize) -> R<&'a Handle> {
 }
 
 fn bool_arg(js: Js, args: &Args, i: usize) -> R<bool> {
-    match args.argv.get(i) {
+    match args.argv().get(i) {
         Some(&v) if js.type_of(v)? == sys::ValueType::napi_boolean => js.get_bool(v),
         _ => Ok(false),
     }
@@ -26,7 +26,11 @@ fn bool_arg(js: Js, args: &Args, i: usize) -> R<bool> {
 
 /// Converts a Python result: by value, or as a handle when `as_object`.
 fn result(js: Js, obj: &Bound<'_, PyAny>, as_object: bool) -> R<Val> {
-    let value = if as_object { Value::object(obj) } else { ops::to_value(obj)? };
+    let value = if as_object {
+        Value::object(obj)
+    } else {
+        ops::to_value(obj)?
+    };
     to_js(js, value)
 }
 
@@ -53,7 +57,7 @@ pub fn end_burst(js: Js, _args: &Args) -> R<Val> {
 
 /// `start(programName?)`: starts the interpreter (once) and returns what it reports.
 pub fn start(js: Js, args: &Args) -> R<Val> {
-    let program_name = match args.argv.first() {
+    let program_name = match args.argv().first() {
         Some(&v) if js.type_of(v)? == sys::ValueType::napi_string => Some(js.get_string(v, "programName")?),
         _ => None,
     };
@@ -61,7 +65,10 @@ pub fn start(js: Js, args: &Args) -> R<Val> {
     let obj = js.object()?;
     js.set_named(obj, c"version", js.string(&info.version)?)?;
     let vi = js.array(3)?;
-    for (i, part) in [info.version_info.0, info.version_info.1, info.version_info.2].into_iter().enumerate() {
+    for (i, part) in [info.version_info.0, info.version_info.1, info.version_info.2]
+        .into_iter()
+        .enumerate()
+    {
         js.set_element(vi, i as u32, js.number(f64::from(part))?)?;
     }
     js.set_named(obj, c"versionInfo", vi)?;
@@ -134,7 +141,9 @@ pub fn set_attr(js: Js, args: &Args) -> R<Val> {
     let value = value_arg(js, args.at(2, "value")?, "value")?;
     let py = enter(js)?;
     h.with("set an attribute", |obj| {
-        let v = value.to_python(py).map_err(|e| at(e.into_failure(), PathSegment::Root("value".into())))?;
+        let v = value
+            .to_python(py)
+            .map_err(|e| at(e.into_failure(), PathSegment::Root("value".into())))?;
         obj.bind(py).setattr(name.as_str(), v).or_py(py)?;
         js.undefined()
     })
@@ -145,7 +154,9 @@ pub fn has_attr(js: Js, args: &Args) -> R<Val> {
     let h = handle_arg(js, args, 0)?;
     let name = name_arg(js, args, 1)?;
     let py = enter(js)?;
-    h.with("test an attribute", |obj| js.boolean(obj.bind(py).hasattr(name.as_str()).or_py(py)?))
+    h.with("test an attribute", |obj| {
+        js.boolean(obj.bind(py).hasattr(name.as_str()).or_py(py)?)
+    })
 }
 
 /// `delAttr(h, name)`.
@@ -187,7 +198,14 @@ fn convert_kwargs(js: Js, v: Val) -> R<Option<Vec<(String, Value)>>> {
     }
 }
 
-fn call_with(py: Python<'_>, js: Js, callable: &Bound<'_, PyAny>, values: &[Value], kwargs: Option<&[(String, Value)]>, as_object: bool) -> R<Val> {
+fn call_with(
+    py: Python<'_>,
+    js: Js,
+    callable: &Bound<'_, PyAny>,
+    values: &[Value],
+    kwargs: Option<&[(String, Value)]>,
+    as_object: bool,
+) -> R<Val> {
     let (objs, kw) = ops::call_args(py, values, kwargs)?;
     let out = ops::call(callable, &objs, kw.as_ref())?;
     result(js, &out, as_object)
@@ -196,7 +214,7 @@ fn call_with(py: Python<'_>, js: Js, callable: &Bound<'_, PyAny>, values: &[Valu
 /// `call(h, ...args)`: the hot path — positional args, converted result.
 pub fn call(js: Js, args: &Args) -> R<Val> {
     let h = handle_arg(js, args, 0)?;
-    let values = convert_args(js, &args.argv[1..])?;
+    let values = convert_args(js, &args.argv()[1..])?;
     let py = enter(js)?;
     h.with("call", |obj| call_with(py, js, &obj.bind(py), &values, None, false))
 }
@@ -208,7 +226,9 @@ pub fn call_full(js: Js, args: &Args) -> R<Val> {
     let kwargs = convert_kwargs(js, args.at(2, "kwargs")?)?;
     let values = array_args(js, args.at(3, "args")?)?;
     let py = enter(js)?;
-    h.with("call", |obj| call_with(py, js, &obj.bind(py), &values, kwargs.as_deref(), as_object))
+    h.with("call", |obj| {
+        call_with(py, js, &obj.bind(py), &values, kwargs.as_deref(), as_object)
+    })
 }
 
 /// `callMethod(h, name, asObject, kwargs, argsArray)`.
@@ -254,7 +274,11 @@ pub fn describe(js: Js, args: &Args) -> R<Val> {
         let text = match what {
             0 => obj.repr().or_py(py)?.to_string(),
             1 => obj.str().or_py(py)?.to_string(),
-            _ => obj.get_type().getattr("__qualname__").and_then(|n| n.extract::<String>()).or_py(py)?,
+            _ => obj
+                .get_type()
+                .getattr("__qualname__")
+                .and_then(|n| n.extract::<String>())
+                .or_py(py)?,
         };
         js.string(&text)
     })
@@ -267,7 +291,9 @@ pub fn get_item(js: Js, args: &Args) -> R<Val> {
     let as_object = bool_arg(js, args, 2)?;
     let py = enter(js)?;
     h.with("get an item", |obj| {
-        let k = key.to_python(py).map_err(|e| at(e.into_failure(), PathSegment::Root("key".into())))?;
+        let k = key
+            .to_python(py)
+            .map_err(|e| at(e.into_failure(), PathSegment::Root("key".into())))?;
         let value = obj.bind(py).get_item(k).or_py(py)?;
         result(js, &value, as_object)
     })
@@ -280,8 +306,12 @@ pub fn set_item(js: Js, args: &Args) -> R<Val> {
     let value = value_arg(js, args.at(2, "value")?, "value")?;
     let py = enter(js)?;
     h.with("set an item", |obj| {
-        let k = key.to_python(py).map_err(|e| at(e.into_failure(), PathSegment::Root("key".into())))?;
-        let v = value.to_python(py).map_err(|e| at(e.into_failure(), PathSegment::Root("value".into())))?;
+        let k = key
+            .to_python(py)
+            .map_err(|e| at(e.into_failure(), PathSegment::Root("key".into())))?;
+        let v = value
+            .to_python(py)
+            .map_err(|e| at(e.into_failure(), PathSegment::Root("value".into())))?;
         obj.bind(py).set_item(k, v).or_py(py)?;
         js.undefined()
     })
@@ -293,7 +323,9 @@ pub fn del_item(js: Js, args: &Args) -> R<Val> {
     let key = value_arg(js, args.at(1, "key")?, "key")?;
     let py = enter(js)?;
     h.with("delete an item", |obj| {
-        let k = key.to_python(py).map_err(|e| at(e.into_failure(), PathSegment::Root("key".into())))?;
+        let k = key
+            .to_python(py)
+            .map_err(|e| at(e.into_failure(), PathSegment::Root("key".into())))?;
         obj.bind(py).del_item(k).or_py(py)?;
         js.undefined()
     })
@@ -310,7 +342,9 @@ pub fn len(js: Js, args: &Args) -> R<Val> {
 pub fn iter(js: Js, args: &Args) -> R<Val> {
     let h = handle_arg(js, args, 0)?;
     let py = enter(js)?;
-    h.with("iterate", |obj| new_handle(js, obj.bind(py).try_iter().or_py(py)?.into_any()))
+    h.with("iterate", |obj| {
+        new_handle(js, obj.bind(py).try_iter().or_py(py)?.into_any())
+    })
 }
 
 /// `next(h, done)`: the next item converted, or `done` (a sentinel) when exhausted.

@@ -55,7 +55,9 @@ fn to_value_at(js: Js, v: Val, ancestors: &mut Vec<Val>) -> R<Value> {
             )),
         },
         T::napi_object => object_to_value(js, v, ancestors),
-        _ => Err(conversion("this kind of JS value (an external) has no Python equivalent")),
+        _ => Err(conversion(
+            "this kind of JS value (an external) has no Python equivalent",
+        )),
     }
 }
 
@@ -123,7 +125,8 @@ fn object_to_value(js: Js, v: Val, ancestors: &mut Vec<Val>) -> R<Value> {
         });
     }
     let proto = js.prototype(v)?;
-    let plain = js.type_of(proto)? == sys::ValueType::napi_null || js.strict_equals(proto, js.deref(state.object_proto)?)?;
+    let plain =
+        js.type_of(proto)? == sys::ValueType::napi_null || js.strict_equals(proto, js.deref(state.object_proto)?)?;
     if !plain {
         let name = constructor_name(js, v).unwrap_or_else(|| "non-plain".to_owned());
         return Err(conversion(format!(
@@ -137,7 +140,8 @@ fn object_to_value(js: Js, v: Val, ancestors: &mut Vec<Val>) -> R<Value> {
         for i in 0..len {
             let key = js.element(keys, i)?;
             let name = js.get_string(key, "an object key")?;
-            let value = to_value_at(js, js.get(v, key)?, ancestors).map_err(|e| at(e, PathSegment::Key(name.clone())))?;
+            let value =
+                to_value_at(js, js.get(v, key)?, ancestors).map_err(|e| at(e, PathSegment::Key(name.clone())))?;
             out.push((name, value));
         }
         Ok(Value::Dict(out))

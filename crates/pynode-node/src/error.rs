@@ -12,7 +12,11 @@ pub fn throw(js: Js, failure: Failure) {
         return;
     }
     let (kind, message, details) = match &failure {
-        Failure::Napi(status, what) => ("internal", format!("Node-API call failed: {what} (status {status})"), None),
+        Failure::Napi(status, what) => (
+            "internal",
+            format!("Node-API call failed: {what} (status {status})"),
+            None,
+        ),
         Failure::Core(err) => describe(err),
     };
     if let Ok(error) = make(js, kind, &message, details.as_ref()) {
@@ -34,7 +38,11 @@ enum Details<'a> {
 fn describe(err: &Error) -> (&'static str, String, Option<Details<'_>>) {
     match err {
         Error::Python(info) => ("python", info.message.clone(), Some(Details::Python(info))),
-        Error::Conversion(c) => ("conversion", c.to_string(), Some(Details::Conversion { path: c.path() })),
+        Error::Conversion(c) => (
+            "conversion",
+            c.to_string(),
+            Some(Details::Conversion { path: c.path() }),
+        ),
         Error::Disposed(what) => ("disposed", format!("cannot {what}: this PyObject was disposed"), None),
         Error::Interpreter(msg) => ("interpreter", msg.clone(), None),
         Error::InvalidArgument(msg) => ("invalid-argument", msg.clone(), None),

@@ -4,13 +4,15 @@
 
 use crate::js::{Js, R};
 use crate::state::EnvState;
-use pyo3::Python;
 use pynode_core::{gil, Error};
+use pyo3::Python;
 
 /// Attaches this JS thread (starting a burst if needed) and returns a token for the burst.
 pub fn enter(js: Js) -> R<Python<'static>> {
-    if pynode_core::interpreter::info().is_none() {
-        return Err(Error::Interpreter("Python is not started: call python.start() or any python.* API first".into()).into());
+    if !pynode_core::interpreter::is_running() {
+        return Err(
+            Error::Interpreter("Python is not started: call python.start() or any python.* API first".into()).into(),
+        );
     }
     if gil::begin_burst() {
         if let Err(err) = schedule_end(js) {

@@ -8,7 +8,10 @@ use pynode_core::{Error, PyHandle};
 use std::cell::RefCell;
 
 /// Marks externals made by this addon, so a foreign external is never read as ours.
-const TAG: sys::napi_type_tag = sys::napi_type_tag { lower: 0x7079_6e6f_6465_0001, upper: 0x9d3c_51e2_8a47_b06f };
+const TAG: sys::napi_type_tag = sys::napi_type_tag {
+    lower: 0x7079_6e6f_6465_0001,
+    upper: 0x9d3c_51e2_8a47_b06f,
+};
 
 /// What a handle's external points at. Only touched on its JS thread.
 pub struct Handle {
@@ -18,7 +21,10 @@ pub struct Handle {
 impl Handle {
     /// The live reference, or a DisposedError naming `what` was attempted.
     pub fn get(&self, what: &str) -> R<PyHandle> {
-        self.obj.borrow().clone().ok_or_else(|| Failure::Core(Error::Disposed(what.to_owned())))
+        self.obj
+            .borrow()
+            .clone()
+            .ok_or_else(|| Failure::Core(Error::Disposed(what.to_owned())))
     }
 
     /// Runs `f` with the live reference without cloning the Arc (the hot path).
@@ -55,19 +61,25 @@ unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut std::ffi::c_void, 
 /// Makes a JS `PyObject` owning `obj`.
 pub fn wrap(js: Js, obj: PyHandle) -> R<Val> {
     let state = EnvState::get(js)?;
-    let data = Box::into_raw(Box::new(Handle { obj: RefCell::new(Some(obj)) }));
+    let data = Box::into_raw(Box::new(Handle {
+        obj: RefCell::new(Some(obj)),
+    }));
     let mut external = std::ptr::null_mut();
     // SAFETY: data is a leaked Box<Handle> that `finalize` frees exactly once. Its owner is the
     // external (and so the PyObject holding it); the Python reference inside is released by
     // dispose (Handle::release) or, as a safety net, by `finalize`.
-    let status = unsafe { sys::napi_create_external(js.env, data.cast(), Some(finalize), std::ptr::null_mut(), &mut external) };
+    let status =
+        unsafe { sys::napi_create_external(js.env, data.cast(), Some(finalize), std::ptr::null_mut(), &mut external) };
     if status != sys::Status::napi_ok {
         // SAFETY: napi did not take ownership, so the box is still ours to free.
         drop(unsafe { Box::from_raw(data) });
         return Err(Failure::Napi(status, "create external"));
     }
-    // SAFETY: a fresh external of this env, tagged once.
-    check(unsafe { sys::napi_type_tag_object(js.env, external, &TAG) }, "tag handle")?;
+    check(
+        // SAFETY: a fresh external of this env, tagged once.
+        unsafe { sys::napi_type_tag_object(js.env, external, &TAG) },
+        "tag handle",
+    )?;
     let ctor = js.deref(state.py_object)?;
     let token = js.deref(state.token)?;
     js.new_instance(ctor, &[token, external])
@@ -77,16 +89,22 @@ pub fn wrap(js: Js, obj: PyHandle) -> R<Val> {
 pub fn from_external<'a>(js: Js, external: Val) -> R<&'a Handle> {
     let mut ours = false;
     if js.type_of(external)? == sys::ValueType::napi_external {
-        // SAFETY: a value of this env; valid out-pointer.
-        check(unsafe { sys::napi_check_object_type_tag(js.env, external, &TAG, &mut ours) }, "check handle tag")?;
+        check(
+            // SAFETY: a value of this env; valid out-pointer.
+            unsafe { sys::napi_check_object_type_tag(js.env, external, &TAG, &mut ours) },
+            "check handle tag",
+        )?;
     }
     if !ours {
         return Err(crate::js::invalid("expected a PyObject handle"));
     }
     let mut data = std::ptr::null_mut();
-    // SAFETY: the tag proves this external was made by `wrap`, so data is a live Box<Handle>
-    // (finalize only runs once the external is unreachable, and it is reachable here).
-    check(unsafe { sys::napi_get_value_external(js.env, external, &mut data) }, "read handle")?;
+    check(
+        // SAFETY: the tag proves this external was made by `wrap`, so data is a live Box<Handle>
+        // (finalize only runs once the external is unreachable, and it is reachable here).
+        unsafe { sys::napi_get_value_external(js.env, external, &mut data) },
+        "read handle",
+    )?;
     // SAFETY: see above.
     Ok(unsafe { &*(data as *const Handle) })
 }

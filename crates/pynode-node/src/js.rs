@@ -79,17 +79,33 @@ impl Js {
         Ok(out!(self, "create bigint", napi_create_bigint_int64(i)))
     }
     pub fn bigint_words(self, negative: bool, words: &[u64]) -> R<Val> {
-        Ok(out!(self, "create bigint", napi_create_bigint_words(i32::from(negative), words.len(), words.as_ptr())))
+        Ok(out!(
+            self,
+            "create bigint",
+            napi_create_bigint_words(i32::from(negative), words.len(), words.as_ptr())
+        ))
     }
     pub fn string(self, s: &str) -> R<Val> {
-        Ok(out!(self, "create string", napi_create_string_utf8(s.as_ptr().cast::<c_char>(), s.len() as isize)))
+        Ok(out!(
+            self,
+            "create string",
+            napi_create_string_utf8(s.as_ptr().cast::<c_char>(), s.len() as isize)
+        ))
     }
     pub fn string_utf16(self, units: &[u16]) -> R<Val> {
-        Ok(out!(self, "create string", napi_create_string_utf16(units.as_ptr(), units.len() as isize)))
+        Ok(out!(
+            self,
+            "create string",
+            napi_create_string_utf16(units.as_ptr(), units.len() as isize)
+        ))
     }
     pub fn buffer_copy(self, bytes: &[u8]) -> R<Val> {
         let mut data = ptr::null_mut();
-        Ok(out!(self, "create buffer", napi_create_buffer_copy(bytes.len(), bytes.as_ptr().cast(), &mut data)))
+        Ok(out!(
+            self,
+            "create buffer",
+            napi_create_buffer_copy(bytes.len(), bytes.as_ptr().cast(), &mut data)
+        ))
     }
     pub fn date(self, ms: f64) -> R<Val> {
         Ok(out!(self, "create date", napi_create_date(ms)))
@@ -142,7 +158,10 @@ impl Js {
     }
     pub fn set_named(self, obj: Val, key: &std::ffi::CStr, value: Val) -> R<()> {
         // SAFETY: values of this env; key is NUL-terminated.
-        check(unsafe { sys::napi_set_named_property(self.env, obj, key.as_ptr(), value) }, "set property")
+        check(
+            unsafe { sys::napi_set_named_property(self.env, obj, key.as_ptr(), value) },
+            "set property",
+        )
     }
     /// Defines an own data property (no setter runs: safe for keys like `__proto__`).
     pub fn define(self, obj: Val, key: Val, value: Val) -> R<()> {
@@ -159,7 +178,10 @@ impl Js {
             data: ptr::null_mut(),
         };
         // SAFETY: one valid descriptor of this env's values.
-        check(unsafe { sys::napi_define_properties(self.env, obj, 1, &prop) }, "define property")
+        check(
+            unsafe { sys::napi_define_properties(self.env, obj, 1, &prop) },
+            "define property",
+        )
     }
     pub fn own_keys(self, obj: Val) -> R<Val> {
         Ok(out!(
@@ -183,10 +205,18 @@ impl Js {
         Ok(out!(self, "instanceof", napi_instanceof(v, ctor)))
     }
     pub fn call(self, this: Val, f: Val, args: &[Val]) -> R<Val> {
-        Ok(out!(self, "call function", napi_call_function(this, f, args.len(), args.as_ptr())))
+        Ok(out!(
+            self,
+            "call function",
+            napi_call_function(this, f, args.len(), args.as_ptr())
+        ))
     }
     pub fn new_instance(self, ctor: Val, args: &[Val]) -> R<Val> {
-        Ok(out!(self, "construct", napi_new_instance(ctor, args.len(), args.as_ptr())))
+        Ok(out!(
+            self,
+            "construct",
+            napi_new_instance(ctor, args.len(), args.as_ptr())
+        ))
     }
     pub fn reference(self, v: Val) -> R<sys::napi_ref> {
         Ok(out!(self, "create reference", napi_create_reference(v, 1)))
@@ -208,12 +238,15 @@ impl Js {
     /// Reads a JS string as UTF-16 code units (lossless, lone surrogates included).
     pub fn get_utf16(self, v: Val) -> R<Vec<u16>> {
         let mut len = 0usize;
-        // SAFETY: a NULL buffer asks for the length in code units.
-        check(unsafe { sys::napi_get_value_string_utf16(self.env, v, ptr::null_mut(), 0, &mut len) }, "read string")?;
+        check(
+            // SAFETY: a NULL buffer asks for the length in code units.
+            unsafe { sys::napi_get_value_string_utf16(self.env, v, ptr::null_mut(), 0, &mut len) },
+            "read string",
+        )?;
         let mut units = vec![0u16; len + 1];
         let mut written = 0usize;
-        // SAFETY: the buffer has room for len units plus the NUL terminator napi writes.
         check(
+            // SAFETY: the buffer has room for len units plus the NUL terminator napi writes.
             unsafe { sys::napi_get_value_string_utf16(self.env, v, units.as_mut_ptr(), len + 1, &mut written) },
             "read string",
         )?;
@@ -233,14 +266,14 @@ impl Js {
     pub fn get_bigint(self, v: Val) -> R<(bool, Vec<u64>)> {
         let mut count = 0usize;
         let mut sign = 0i32;
-        // SAFETY: NULL words asks for the word count.
         check(
+            // SAFETY: NULL words asks for the word count.
             unsafe { sys::napi_get_value_bigint_words(self.env, v, &mut sign, &mut count, ptr::null_mut()) },
             "read bigint",
         )?;
         let mut words = vec![0u64; count];
-        // SAFETY: words has room for `count` words.
         check(
+            // SAFETY: words has room for `count` words.
             unsafe { sys::napi_get_value_bigint_words(self.env, v, &mut sign, &mut count, words.as_mut_ptr()) },
             "read bigint",
         )?;
@@ -257,31 +290,48 @@ impl Js {
             let mut ty = 0;
             let mut length = 0usize;
             let mut offset = 0usize;
-            // SAFETY: out-pointers are valid; the array buffer out-param may be NULL.
             check(
+                // SAFETY: out-pointers are valid; the array buffer out-param may be NULL.
                 unsafe {
-                    sys::napi_get_typedarray_info(self.env, v, &mut ty, &mut length, &mut data, ptr::null_mut(), &mut offset)
+                    sys::napi_get_typedarray_info(
+                        self.env,
+                        v,
+                        &mut ty,
+                        &mut length,
+                        &mut data,
+                        ptr::null_mut(),
+                        &mut offset,
+                    )
                 },
                 "read typed array",
             )?;
             let width = match ty {
-                sys::TypedarrayType::int8_array | sys::TypedarrayType::uint8_array | sys::TypedarrayType::uint8_clamped_array => 1,
+                sys::TypedarrayType::int8_array
+                | sys::TypedarrayType::uint8_array
+                | sys::TypedarrayType::uint8_clamped_array => 1,
                 sys::TypedarrayType::int16_array | sys::TypedarrayType::uint16_array => 2,
-                sys::TypedarrayType::int32_array | sys::TypedarrayType::uint32_array | sys::TypedarrayType::float32_array => 4,
+                sys::TypedarrayType::int32_array
+                | sys::TypedarrayType::uint32_array
+                | sys::TypedarrayType::float32_array => 4,
                 _ => 8,
             };
             byte_len = length * width;
             kind = Some(ty);
         } else if self.is_dataview(v)? {
             let mut offset = 0usize;
-            // SAFETY: as above.
             check(
-                unsafe { sys::napi_get_dataview_info(self.env, v, &mut byte_len, &mut data, ptr::null_mut(), &mut offset) },
+                // SAFETY: as above.
+                unsafe {
+                    sys::napi_get_dataview_info(self.env, v, &mut byte_len, &mut data, ptr::null_mut(), &mut offset)
+                },
                 "read data view",
             )?;
         } else {
-            // SAFETY: as above.
-            check(unsafe { sys::napi_get_arraybuffer_info(self.env, v, &mut data, &mut byte_len) }, "read array buffer")?;
+            check(
+                // SAFETY: as above.
+                unsafe { sys::napi_get_arraybuffer_info(self.env, v, &mut data, &mut byte_len) },
+                "read array buffer",
+            )?;
         }
         if data.is_null() || byte_len == 0 {
             return Ok((kind, &[]));
@@ -296,37 +346,73 @@ pub fn invalid(message: impl Into<String>) -> Failure {
     Failure::Core(pynode_core::Error::InvalidArgument(message.into()))
 }
 
-/// The arguments of a callback.
+/// How many arguments are read without allocating.
+const INLINE_ARGS: usize = 8;
+
+/// The arguments of a callback (up to eight kept on the stack: the hot path allocates nothing).
 pub struct Args {
-    pub argv: Vec<Val>,
+    inline: [Val; INLINE_ARGS],
+    heap: Vec<Val>,
+    len: usize,
 }
 
 impl Args {
     /// # Safety
     /// `env` and `info` must be those of the current Node-API callback.
     pub unsafe fn read(js: Js, info: sys::napi_callback_info) -> R<Args> {
-        let mut argc = 8usize;
-        let mut argv = vec![ptr::null_mut(); argc];
-        let mut this = ptr::null_mut();
-        // SAFETY: argv has room for argc values; the caller guarantees env/info are current.
+        let mut args = Args {
+            inline: [ptr::null_mut(); INLINE_ARGS],
+            heap: Vec::new(),
+            len: INLINE_ARGS,
+        };
         check(
-            unsafe { sys::napi_get_cb_info(js.env, info, &mut argc, argv.as_mut_ptr(), &mut this, ptr::null_mut()) },
+            // SAFETY: `inline` has room for `len` values; the caller guarantees env/info are current.
+            unsafe {
+                sys::napi_get_cb_info(
+                    js.env,
+                    info,
+                    &mut args.len,
+                    args.inline.as_mut_ptr(),
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                )
+            },
             "read arguments",
         )?;
-        if argc > argv.len() {
-            argv = vec![ptr::null_mut(); argc];
-            // SAFETY: as above, with room for all arguments now.
+        if args.len > INLINE_ARGS {
+            args.heap = vec![ptr::null_mut(); args.len];
             check(
-                unsafe { sys::napi_get_cb_info(js.env, info, &mut argc, argv.as_mut_ptr(), &mut this, ptr::null_mut()) },
+                // SAFETY: as above, with room for all arguments now.
+                unsafe {
+                    sys::napi_get_cb_info(
+                        js.env,
+                        info,
+                        &mut args.len,
+                        args.heap.as_mut_ptr(),
+                        ptr::null_mut(),
+                        ptr::null_mut(),
+                    )
+                },
                 "read arguments",
             )?;
         }
-        argv.truncate(argc);
-        Ok(Args { argv })
+        Ok(args)
+    }
+
+    /// All arguments passed.
+    pub fn argv(&self) -> &[Val] {
+        if self.heap.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.heap[..self.len]
+        }
     }
 
     /// Argument `i`, or an error naming it.
     pub fn at(&self, i: usize, name: &str) -> R<Val> {
-        self.argv.get(i).copied().ok_or_else(|| invalid(format!("missing argument: {name}")))
+        self.argv()
+            .get(i)
+            .copied()
+            .ok_or_else(|| invalid(format!("missing argument: {name}")))
     }
 }

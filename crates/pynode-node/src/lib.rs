@@ -30,7 +30,16 @@ unsafe extern "C" fn trampoline(env: sys::napi_env, info: sys::napi_callback_inf
     let js = Js { env };
     let mut data = std::ptr::null_mut();
     // SAFETY: env/info are the current callback's; only the data pointer is read.
-    unsafe { sys::napi_get_cb_info(env, info, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut(), &mut data) };
+    unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            &mut data,
+        )
+    };
     // SAFETY: `data` is the `Native` fn pointer `make_function` registered with this function.
     let f: Native = unsafe { std::mem::transmute::<*mut std::ffi::c_void, Native>(data) };
     let outcome = std::panic::catch_unwind(|| {
@@ -50,7 +59,10 @@ unsafe extern "C" fn trampoline(env: sys::napi_env, info: sys::napi_callback_inf
                 .map(|s| (*s).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            error::throw(js, js::invalid(format!("internal error in pynode (please report): {text}")));
+            error::throw(
+                js,
+                js::invalid(format!("internal error in pynode (please report): {text}")),
+            );
             std::ptr::null_mut()
         }
     }
@@ -58,9 +70,18 @@ unsafe extern "C" fn trampoline(env: sys::napi_env, info: sys::napi_callback_inf
 
 pub(crate) fn make_function(js: Js, name: &CStr, f: Native) -> R<Val> {
     let mut out = std::ptr::null_mut();
-    // SAFETY: name is NUL-terminated; the data pointer is a plain fn pointer, valid forever.
     js::check(
-        unsafe { sys::napi_create_function(js.env, name.as_ptr(), name.to_bytes().len() as isize, Some(trampoline), f as *mut std::ffi::c_void, &mut out) },
+        // SAFETY: name is NUL-terminated; the data pointer is a plain fn pointer, valid forever.
+        unsafe {
+            sys::napi_create_function(
+                js.env,
+                name.as_ptr(),
+                name.to_bytes().len() as isize,
+                Some(trampoline),
+                f as *mut std::ffi::c_void,
+                &mut out,
+            )
+        },
         "create function",
     )?;
     Ok(out)
@@ -98,7 +119,8 @@ const EXPORTS: &[(&CStr, Native)] = &[
 pub fn init(exports: napi::bindgen_prelude::Object<'_>, env: napi::Env) -> napi::Result<()> {
     let js = Js { env: env.raw() };
     for (name, f) in EXPORTS {
-        let func = make_function(js, name, *f).map_err(|_| napi::Error::from_reason("could not create pynode's functions"))?;
+        let func =
+            make_function(js, name, *f).map_err(|_| napi::Error::from_reason("could not create pynode's functions"))?;
         // SAFETY: exports and func are values of this env; name is NUL-terminated.
         let status = unsafe { sys::napi_set_named_property(env.raw(), exports.raw(), name.as_ptr(), func) };
         if status != sys::Status::napi_ok {

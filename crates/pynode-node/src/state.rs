@@ -31,8 +31,11 @@ pub struct EnvState {
 impl EnvState {
     pub fn get(js: Js) -> R<&'static EnvState> {
         let mut data = std::ptr::null_mut();
-        // SAFETY: valid out-pointer.
-        check(unsafe { sys::napi_get_instance_data(js.env, &mut data) }, "read instance data")?;
+        check(
+            // SAFETY: valid out-pointer.
+            unsafe { sys::napi_get_instance_data(js.env, &mut data) },
+            "read instance data",
+        )?;
         if data.is_null() {
             return Err(invalid("pynode's native module was used before setup()"));
         }
@@ -65,7 +68,14 @@ impl EnvState {
         });
         // SAFETY: the pointer is a leaked Box freed by `finalize` when the env goes away.
         check(
-            unsafe { sys::napi_set_instance_data(js.env, Box::into_raw(state).cast(), Some(finalize), std::ptr::null_mut()) },
+            unsafe {
+                sys::napi_set_instance_data(
+                    js.env,
+                    Box::into_raw(state).cast(),
+                    Some(finalize),
+                    std::ptr::null_mut(),
+                )
+            },
             "set instance data",
         )
     }
