@@ -95,6 +95,10 @@ pub fn module<'py>(py: Python<'py>, name: &str, source: &str) -> Result<Bound<'p
     let module = types.getattr("ModuleType").and_then(|t| t.call1((name,))).or_py(py)?;
     let filename = format!("<pynode module {name}>");
     module.setattr("__file__", &filename).or_py(py)?;
+    // Python 3.9 does not fill in __builtins__ for code run in a fresh module's namespace (3.10+
+    // does); without it `len` is a NameError and every global lookup takes the slow path.
+    let builtins = py.import("builtins").or_py(py)?;
+    module.setattr("__builtins__", builtins).or_py(py)?;
     let modules = py.import("sys").and_then(|s| s.getattr("modules")).or_py(py)?;
     let previous = modules.get_item(name).ok();
     modules.set_item(name, &module).or_py(py)?;
@@ -225,7 +229,8 @@ mod tests {
     fn modules_register_and_unregister() {
         python();
         Python::attach(|py| {
-            let m = module(py, "pynode_test_mod", "X = 41\ndef f():\n    return X + 1\n").unwrap();
+            let m = module(py, "pynode_test_mod", "X = 41\ndef f():\n    return X + len([1])\n").unwrap();
+            assert_eq!(m.call_method0("f").unwrap().extract::<i64>().unwrap(), 42);
             assert_eq!(m.getattr("X").unwrap().extract::<i64>().unwrap(), 41);
             assert!(import(py, "pynode_test_mod").is_ok());
             assert!(module(py, "pynode_test_bad", "raise RuntimeError('no')").is_err());

@@ -1,0 +1,93 @@
+/**
+ * Shared test helpers. Imported by every spec before it uses `python`.
+ *
+ * The specs import the TypeScript source (`../js/index`), which tsc compiles to build/js; its
+ * native.ts would look for the addons in build/native, so PYNODE_NATIVE_DIR points it at the
+ * real ones. The in-process interpreter must be the repo's .venv (ava runs from the repo
+ * root), so an activated virtualenv or a PYNODE_PYTHON in the developer's shell is ignored.
+ */
+import { type SpawnSyncReturns, spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { type PyObject, python } from '../js/index'
+
+/** The repository root (specs run from build/__test__). */
+export const ROOT = resolve(__dirname, '..', '..')
+export const NATIVE_DIR = join(ROOT, 'native')
+/** The built package, for child processes. */
+export const DIST = join(ROOT, 'dist', 'index.js')
+export const FIXTURES = join(ROOT, '__test__', 'fixtures')
+export const VENV = join(ROOT, '.venv')
+
+process.env.PYNODE_NATIVE_DIR ??= NATIVE_DIR
+delete process.env.PYNODE_PYTHON
+delete process.env.VIRTUAL_ENV
+
+/** The text of a fixture file. */
+export function fixtureSource(file: string): string {
+  return readFileSync(join(FIXTURES, file), 'utf8')
+}
+
+/** Loads `__test__/fixtures/<name>.py` as module `name`. */
+export function loadFixture(name: string): PyObject {
+  return python.module(name, fixtureSource(`${name}.py`))
+}
+
+/** The 1-based line of the first line of `file` containing `text`. */
+export function lineOf(file: string, text: string): number {
+  const index = fixtureSource(file)
+    .split('\n')
+    .findIndex((line) => line.includes(text))
+  if (index < 0) throw new Error(`${text} is not in ${file}`)
+  return index + 1
+}
+
+export interface ChildOptions {
+  /** Variables to set; `undefined` removes one. PYNODE_NATIVE_DIR is always set. */
+  env?: Record<string, string | undefined>
+  cwd?: string
+  /** Node options before the script, e.g. `--expose-gc`. */
+  nodeArgs?: string[]
+  /** Arguments after the script. */
+  args?: string[]
+}
+
+function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, PYNODE_NATIVE_DIR: NATIVE_DIR }
+  for (const [key, value] of Object.entries(extra)) {
+    if (value === undefined) delete env[key]
+    else env[key] = value
+  }
+  return env
+}
+
+/** Runs `node -e <script>` where the script sees `pynode` (the built package) in scope. */
+export function runNode(script: string, options: ChildOptions = {}): SpawnSyncReturns<string> {
+  const source = `const pynode = require(${JSON.stringify(DIST)});\n${script}`
+  return spawnSync(process.execPath, [...(options.nodeArgs ?? []), '-e', source, ...(options.args ?? [])], {
+    cwd: options.cwd ?? ROOT,
+    env: childEnv(options.env),
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
+}
+
+/** Runs a JS file with node. */
+export function runNodeFile(file: string, options: ChildOptions = {}): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [...(options.nodeArgs ?? []), file, ...(options.args ?? [])], {
+    cwd: options.cwd ?? ROOT,
+    env: childEnv(options.env),
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
+}
+
+/** The JSON a child printed on its last stdout line; throws with its stderr if there is none. */
+export function childJson<T = Record<string, unknown>>(result: SpawnSyncReturns<string>): T {
+  const lines = result.stdout.trim().split('\n')
+  try {
+    return JSON.parse(lines[lines.length - 1]) as T
+  } catch {
+    throw new Error(`child printed no JSON (status ${result.status}, signal ${result.signal}):\n${result.stdout}\n${result.stderr}`)
+  }
+}
