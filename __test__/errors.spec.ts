@@ -25,7 +25,13 @@ interface Raised {
 }
 
 const raised: Raised[] = [
-  { source: 'raise ValueError("bad value")', type: 'ValueError', module: 'builtins', message: 'bad value', line: 'raise ValueError("bad value")' },
+  {
+    source: 'raise ValueError("bad value")',
+    type: 'ValueError',
+    module: 'builtins',
+    message: 'bad value',
+    line: 'raise ValueError("bad value")',
+  },
   { source: 'x = 1\n{}["missing"]', type: 'KeyError', module: 'builtins', message: "'missing'", line: '{}["missing"]' },
   { source: '1 / 0', type: 'ZeroDivisionError', module: 'builtins', message: 'division by zero', line: '1 / 0' },
   {
@@ -42,7 +48,13 @@ const raised: Raised[] = [
     message: "name 'undefined_name_xyz' is not defined",
     line: 'undefined_name_xyz + 1',
   },
-  { source: 'raise OSError(2, "nope")', type: 'FileNotFoundError', module: 'builtins', message: '[Errno 2] nope', line: 'raise OSError(2, "nope")' },
+  {
+    source: 'raise OSError(2, "nope")',
+    type: 'FileNotFoundError',
+    module: 'builtins',
+    message: '[Errno 2] nope',
+    line: 'raise OSError(2, "nope")',
+  },
   { source: 'raise Exception()', type: 'Exception', module: 'builtins', message: '', line: 'raise Exception()' },
   { source: 'assert 1 == 2, "nope"', type: 'AssertionError', module: 'builtins', message: 'nope', line: 'assert 1 == 2, "nope"' },
   {
@@ -180,7 +192,12 @@ const syntax: { name: string; run: () => unknown; file: string; message: RegExp 
   { name: 'eval', run: () => python.eval('1 +'), file: '<pynode eval>', message: /^invalid syntax/ },
   { name: 'evalObject', run: () => python.evalObject('def f(): pass'), file: '<pynode eval>', message: /^invalid syntax/ },
   { name: 'a statement passed to eval', run: () => python.eval('x = 1'), file: '<pynode eval>', message: /^invalid syntax/ },
-  { name: 'module source', run: () => python.module('syntax_bad', 'def f(:\n    pass'), file: '<pynode module syntax_bad>', message: /invalid syntax|was never closed/ },
+  {
+    name: 'module source',
+    run: () => python.module('syntax_bad', 'def f(:\n    pass'),
+    file: '<pynode module syntax_bad>',
+    message: /invalid syntax|was never closed/,
+  },
 ]
 
 for (const row of syntax) {
@@ -202,30 +219,31 @@ test('a module whose source raises throws the PythonError and is not registered'
   t.false(python.eval('"raises_on_import" in __import__("sys").modules'))
 })
 
+/** A value of the wrong type, passed where the types forbid it. */
+const wrong = (value: unknown) => value as never
+
 const invalid: { name: string; run: () => unknown; message: string | RegExp }[] = [
-  // biome-ignore lint/suspicious/noExplicitAny: wrong argument types on purpose.
-  { name: 'python.eval(123)', run: () => python.eval(123 as any), message: 'expression must be a string, got number' },
-  // biome-ignore lint/suspicious/noExplicitAny: as above.
-  { name: 'python.evalObject({})', run: () => python.evalObject({} as any), message: 'expression must be a string, got object' },
-  // biome-ignore lint/suspicious/noExplicitAny: as above.
-  { name: 'python.exec(null)', run: () => python.exec(null as any), message: 'source must be a string, got null' },
-  // biome-ignore lint/suspicious/noExplicitAny: as above.
-  { name: 'python.import(5)', run: () => python.import(5 as any), message: 'module name must be a string, got number' },
-  // biome-ignore lint/suspicious/noExplicitAny: as above.
-  { name: 'python.module(5, "")', run: () => python.module(5 as any, ''), message: 'module name must be a string, got number' },
-  // biome-ignore lint/suspicious/noExplicitAny: as above.
-  { name: 'python.module("m", undefined)', run: () => python.module('m', undefined as any), message: 'source must be a string, got undefined' },
+  { name: 'python.eval(123)', run: () => python.eval(wrong(123)), message: 'expression must be a string, got number' },
+  { name: 'python.evalObject({})', run: () => python.evalObject(wrong({})), message: 'expression must be a string, got object' },
+  { name: 'python.exec(null)', run: () => python.exec(wrong(null)), message: 'source must be a string, got null' },
+  { name: 'python.import(5)', run: () => python.import(wrong(5)), message: 'module name must be a string, got number' },
+  { name: 'python.module(5, "")', run: () => python.module(wrong(5), ''), message: 'module name must be a string, got number' },
+  {
+    name: 'python.module("m", undefined)',
+    run: () => python.module('m', wrong(undefined)),
+    message: 'source must be a string, got undefined',
+  },
   { name: 'python.module("", ...)', run: () => python.module('', 'x = 1'), message: 'invalid module name ""' },
   { name: 'a NUL in exec source', run: () => python.exec('x = "\0"'), message: 'Python source contains a NUL character' },
   { name: 'a NUL in a module name', run: () => python.import('a\0b'), message: 'a module name cannot contain a NUL character' },
-  // biome-ignore lint/suspicious/noExplicitAny: as above.
-  { name: 'kw(null)', run: () => kw(null as any), message: /^kw\(\) takes a plain object of keyword arguments/ },
-  // biome-ignore lint/suspicious/noExplicitAny: as above.
-  { name: 'kw([1])', run: () => kw([1] as any), message: /^kw\(\) takes a plain object/ },
-  // biome-ignore lint/suspicious/noExplicitAny: as above.
-  { name: 'an attribute name that is not a string', run: () => python.builtins.get(5 as any), message: 'attribute name must be a string' },
-  // biome-ignore lint/suspicious/noExplicitAny: as above.
-  { name: 'a method name that is not a string', run: () => python.builtins.callMethod(5 as any), message: 'attribute name must be a string' },
+  { name: 'kw(null)', run: () => kw(wrong(null)), message: /^kw\(\) takes a plain object of keyword arguments/ },
+  { name: 'kw([1])', run: () => kw(wrong([1])), message: /^kw\(\) takes a plain object/ },
+  { name: 'an attribute name that is not a string', run: () => python.builtins.get(wrong(5)), message: 'attribute name must be a string' },
+  {
+    name: 'a method name that is not a string',
+    run: () => python.builtins.callMethod(wrong(5)),
+    message: 'attribute name must be a string',
+  },
 ]
 
 for (const row of invalid) {

@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import { InterpreterError } from './errors'
 
 /** An opaque native handle (a type-tagged napi external). */
 export type NativeHandle = { readonly __pynodeHandle: unique symbol }
@@ -70,7 +71,10 @@ function nativePath(name: string): string {
     const path = join(dir, file)
     if (existsSync(path)) return path
   }
-  throw new Error(`pynode: native binary ${file} not found in ${dirs.join(', ')}; run \`npm run build\` (or set PYNODE_NATIVE_DIR)`)
+  throw new InterpreterError(
+    `pynode: native binary ${file} not found in ${dirs.join(', ')}; run \`npm run build\` (or set PYNODE_NATIVE_DIR)`,
+    'ERR_PYNODE_NATIVE_NOT_FOUND',
+  )
 }
 
 let native: Native | undefined

@@ -19,7 +19,11 @@ function wrap(value: unknown): unknown {
 /** Wraps `obj` in a Proxy: `p.attr`, `p.attr = v`, `'attr' in p`, `p(...args)`, `p.method(...)`. */
 export function proxy(obj: PyObject): PyProxy {
   // The target is a function so the Proxy can be called.
-  const target = Object.assign(() => undefined, { [TARGET]: obj })
+  // util.inspect looks at a Proxy's target without its traps, so the inspector lives there.
+  const target = Object.assign(() => undefined, {
+    [TARGET]: obj,
+    [inspect.custom]: () => `PyProxy ${obj.disposed ? '<disposed>' : obj.repr()}`,
+  })
   return new Proxy(target, {
     get(_t, prop) {
       if (prop === HANDLE) return obj[HANDLE]

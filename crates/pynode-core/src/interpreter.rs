@@ -83,7 +83,8 @@ def unbuffer_stdio():
             if stream is None or stream.fileno() != fd:
                 return stream
             raw = io.FileIO(fd, 'w', closefd=False)
-            return io.TextIOWrapper(raw, encoding=stream.encoding, errors=stream.errors,
+            # UTF-8 whatever the locale, as Node writes: a C/POSIX locale must not make print('é') fail.
+            return io.TextIOWrapper(raw, encoding='utf-8', errors=stream.errors,
                                     newline=None if os.name == 'nt' else '\\n',
                                     line_buffering=True, write_through=True)
         except Exception:

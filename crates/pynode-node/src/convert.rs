@@ -137,14 +137,27 @@ fn object_to_value(js: Js, v: Val, ancestors: &mut Vec<Val>) -> R<Value> {
         let keys = js.own_keys(v)?;
         let len = js.array_len(keys)?;
         let mut out = Vec::with_capacity(len as usize);
+        let mut all_unicode = true;
         for i in 0..len {
             let key = js.element(keys, i)?;
-            let name = js.get_string(key, "an object key")?;
-            let value =
-                to_value_at(js, js.get(v, key)?, ancestors).map_err(|e| at(e, PathSegment::Key(name.clone())))?;
+            let units = js.get_utf16(key)?;
+            let name = String::from_utf16(&units).map_err(|_| units.clone());
+            let label = String::from_utf16_lossy(&units);
+            let value = to_value_at(js, js.get(v, key)?, ancestors).map_err(|e| at(e, PathSegment::Key(label)))?;
+            all_unicode &= name.is_ok();
             out.push((name, value));
         }
-        Ok(Value::Dict(out))
+        if all_unicode {
+            return Ok(Value::Dict(
+                out.into_iter().map(|(k, v)| (k.unwrap_or_default(), v)).collect(),
+            ));
+        }
+        // A key with a lone surrogate is kept exactly, as a str key of a dict built from a Map.
+        Ok(Value::Map(
+            out.into_iter()
+                .map(|(k, v)| (k.map_or_else(Value::Utf16, Value::Str), v))
+                .collect(),
+        ))
     })
 }
 

@@ -267,8 +267,8 @@ impl Js {
         let mut count = 0usize;
         let mut sign = 0i32;
         check(
-            // SAFETY: NULL words asks for the word count.
-            unsafe { sys::napi_get_value_bigint_words(self.env, v, &mut sign, &mut count, ptr::null_mut()) },
+            // SAFETY: NULL sign and words ask for the word count (Node-API wants both NULL or both set).
+            unsafe { sys::napi_get_value_bigint_words(self.env, v, ptr::null_mut(), &mut count, ptr::null_mut()) },
             "read bigint",
         )?;
         let mut words = vec![0u64; count];
