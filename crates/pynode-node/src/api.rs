@@ -143,7 +143,7 @@ pub fn set_attr(js: Js, args: &Args) -> R<Val> {
     h.with("set an attribute", |obj| {
         let v = value
             .to_python(py)
-            .map_err(|e| at(e.into_failure(), PathSegment::Root("value".into())))?;
+            .map_err(|e| at(crate::js::Failure::from(e), PathSegment::Root("value".into())))?;
         obj.bind(py).setattr(name.as_str(), v).or_py(py)?;
         js.undefined()
     })
@@ -168,16 +168,6 @@ pub fn del_attr(js: Js, args: &Args) -> R<Val> {
         obj.bind(py).delattr(name.as_str()).or_py(py)?;
         js.undefined()
     })
-}
-
-trait IntoFailure {
-    fn into_failure(self) -> crate::js::Failure;
-}
-
-impl IntoFailure for pynode_core::ConversionError {
-    fn into_failure(self) -> crate::js::Failure {
-        crate::js::Failure::Core(self.into())
-    }
 }
 
 fn convert_args(js: Js, argv: &[Val]) -> R<Vec<Value>> {
@@ -293,7 +283,7 @@ pub fn get_item(js: Js, args: &Args) -> R<Val> {
     h.with("get an item", |obj| {
         let k = key
             .to_python(py)
-            .map_err(|e| at(e.into_failure(), PathSegment::Root("key".into())))?;
+            .map_err(|e| at(crate::js::Failure::from(e), PathSegment::Root("key".into())))?;
         let value = obj.bind(py).get_item(k).or_py(py)?;
         result(js, &value, as_object)
     })
@@ -308,10 +298,10 @@ pub fn set_item(js: Js, args: &Args) -> R<Val> {
     h.with("set an item", |obj| {
         let k = key
             .to_python(py)
-            .map_err(|e| at(e.into_failure(), PathSegment::Root("key".into())))?;
+            .map_err(|e| at(crate::js::Failure::from(e), PathSegment::Root("key".into())))?;
         let v = value
             .to_python(py)
-            .map_err(|e| at(e.into_failure(), PathSegment::Root("value".into())))?;
+            .map_err(|e| at(crate::js::Failure::from(e), PathSegment::Root("value".into())))?;
         obj.bind(py).set_item(k, v).or_py(py)?;
         js.undefined()
     })
@@ -325,7 +315,7 @@ pub fn del_item(js: Js, args: &Args) -> R<Val> {
     h.with("delete an item", |obj| {
         let k = key
             .to_python(py)
-            .map_err(|e| at(e.into_failure(), PathSegment::Root("key".into())))?;
+            .map_err(|e| at(crate::js::Failure::from(e), PathSegment::Root("key".into())))?;
         obj.bind(py).del_item(k).or_py(py)?;
         js.undefined()
     })
