@@ -6,6 +6,14 @@
  * const m = python.module('demo', 'def scale(x, factor=1):\n    return x * factor')
  * m.callMethod('scale', 21, kw({ factor: 2 })) // 42
  */
+export {
+  AsyncQueue,
+  type AsyncQueueOptions,
+  type IterateOptions,
+  PyAsyncIterator,
+  TaskGroup,
+  type TaskGroupOptions,
+} from './async'
 export { candidates, type FoundPython, findPython, type PythonSource, type TriedPython } from './discovery'
 export {
   ConversionError,
@@ -15,7 +23,9 @@ export {
   PynodeError,
   PythonError,
   type PythonErrorDetails,
+  PythonErrorGroup,
   PythonNotFoundError,
+  UnsupportedError,
 } from './errors'
 export { KwArgs, kw, PyObject } from './object'
 export { type PyProxy, proxy, unproxy } from './proxy'
