@@ -10,7 +10,7 @@ import { InvalidArgumentError, UnsupportedError } from './errors'
 import type { Native, NativeHandle } from './native'
 import { HANDLE, KwArgs, PyObject } from './object'
 
-const enum Op {
+enum Op {
   Call = 0,
   Eval = 1,
   IterCall = 3,
@@ -18,14 +18,14 @@ const enum Op {
   Group = 5,
 }
 
-const enum Ctl {
+enum Ctl {
   Cancel = 0,
   Grant = 1,
   Close = 2,
   Throw = 3,
 }
 
-const enum Kind {
+enum Kind {
   Resolve = 0,
   Reject = 1,
   Item = 2,
@@ -92,7 +92,11 @@ function abortReason(signal: AbortSignal): unknown {
 }
 
 /** Splits `(...args, kw({...})?, signal?)`. */
-export function splitCallArgs(args: unknown[]): { pos: unknown[]; kwargs: Readonly<Record<string, unknown>> | undefined; signal: AbortSignal | undefined } {
+export function splitCallArgs(args: unknown[]): {
+  pos: unknown[]
+  kwargs: Readonly<Record<string, unknown>> | undefined
+  signal: AbortSignal | undefined
+} {
   let end = args.length
   let signal: AbortSignal | undefined
   let kwargs: Readonly<Record<string, unknown>> | undefined
@@ -139,7 +143,15 @@ class PendingCall implements Receiver {
 }
 
 /** Submits one request that settles a Promise. */
-function request(op: Op, loop: number | undefined, target: unknown, args: unknown, kwargs: unknown, asObject: boolean, signal: AbortSignal | undefined): Promise<unknown> {
+function request(
+  op: Op,
+  loop: number | undefined,
+  target: unknown,
+  args: unknown,
+  kwargs: unknown,
+  asObject: boolean,
+  signal: AbortSignal | undefined,
+): Promise<unknown> {
   if (signal?.aborted) return Promise.reject(abortReason(signal))
   try {
     const n = native()
@@ -213,7 +225,10 @@ class Stream implements Receiver {
 
   receive(kind: Kind, payload: unknown): void {
     if (kind === Kind.Item) {
-      if (this.throwing || this.state !== 'open') return discard(payload)
+      if (this.throwing || this.state !== 'open') {
+        discard(payload)
+        return
+      }
       this.outstanding--
       const waiter = this.waiters.shift()
       if (waiter) waiter.resolve({ value: payload, done: false })
@@ -501,7 +516,8 @@ export class AsyncQueue implements Disposable {
   /** @internal Made by python.asyncQueue(). */
   constructor(options: AsyncQueueOptions = {}) {
     const maxsize = options.maxsize ?? 0
-    if (!Number.isInteger(maxsize) || maxsize < 0) throw new InvalidArgumentError(`maxsize must be a non-negative integer, got ${String(maxsize)}`)
+    if (!Number.isInteger(maxsize) || maxsize < 0)
+      throw new InvalidArgumentError(`maxsize must be a non-negative integer, got ${String(maxsize)}`)
     const mod = support()
     this.handle = mod.callMethodObject('make_queue', maxsize)
     this.#put = this.handle.getObject('put')
@@ -559,7 +575,8 @@ export class TaskGroup {
   /** @internal Made by python.taskGroup(). */
   constructor(options: TaskGroupOptions, pythonVersion: readonly number[]) {
     const mode = options.mode ?? 'gather'
-    if (mode !== 'gather' && mode !== 'taskgroup') throw new InvalidArgumentError(`taskGroup mode must be 'gather' or 'taskgroup', got ${String(mode)}`)
+    if (mode !== 'gather' && mode !== 'taskgroup')
+      throw new InvalidArgumentError(`taskGroup mode must be 'gather' or 'taskgroup', got ${String(mode)}`)
     if (mode === 'taskgroup' && (pythonVersion[0] < 3 || (pythonVersion[0] === 3 && pythonVersion[1] < 11))) {
       throw new UnsupportedError(
         `taskGroup({ mode: 'taskgroup' }) needs asyncio.TaskGroup, new in Python 3.11; this is Python ${pythonVersion.join('.')}. Use the default 'gather' mode or a newer Python.`,
@@ -587,4 +604,3 @@ export class TaskGroup {
     return request(Op.Group, undefined, this.#calls, this.mode === 'taskgroup', undefined, false, signal) as Promise<unknown[]>
   }
 }
-

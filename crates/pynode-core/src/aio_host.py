@@ -6,7 +6,6 @@
 # below. Results go back through `emit(id, kind, payload)` (Rust), which converts them and
 # hands them to the JS thread that asked.
 import asyncio
-import contextvars
 import inspect
 import socket
 import sys
@@ -82,9 +81,9 @@ class Host:
         self.loop.run_forever()
 
     def _wake(self):
+        # One byte per wake-up is the rule; if more are pending the selector calls again.
         try:
-            while self.rsock.recv(4096):
-                pass
+            self.rsock.recv(4096)
         except (BlockingIOError, InterruptedError):
             pass
         self.drain()
@@ -108,7 +107,8 @@ class Host:
     async def _call(self, id, fn, args, kwargs):
         try:
             result = self.start(fn, args, kwargs)
-            if _isawaitable(result):
+            # A plain function (run on the blocking pool) may itself return a coroutine.
+            while _isawaitable(result):
                 result = await result
         except BaseException as e:
             self.tasks.pop(id, None)
@@ -160,7 +160,7 @@ class Host:
 
     async def _one(self, fn, args, kwargs):
         result = self.start(fn, args, kwargs)
-        if _isawaitable(result):
+        while _isawaitable(result):
             result = await result
         return result
 

@@ -75,10 +75,8 @@ impl Sink {
             check(status, "create threadsafe function")?;
         }
         // SAFETY: tsfn was just created on this env's thread.
-        check(
-            unsafe { sys::napi_unref_threadsafe_function(js.env, tsfn) },
-            "unref threadsafe function",
-        )?;
+        let status = unsafe { sys::napi_unref_threadsafe_function(js.env, tsfn) };
+        check(status, "unref threadsafe function")?;
         sink.lock().tsfn = tsfn;
         Ok(sink)
     }
