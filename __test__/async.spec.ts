@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { setImmediate as tick } from 'node:timers/promises'
 import test from 'ava'
 import {
@@ -593,3 +595,39 @@ serial('async calls from a worker thread', (t) => {
   t.is(result.status, 0, result.stderr)
   t.deepEqual(childJson(result), { v: 42 })
 })
+
+for (const version of ['3.9.18', '3.13.0']) {
+  const [major, minor] = version.split('.')
+  const executable = `/root/.pyenv/versions/${version}/bin/python${major}.${minor}`
+  if (!existsSync(executable)) continue
+  serial(`the async bridge on CPython ${version} (same binary); TaskGroup mode needs 3.11+`, (t) => {
+    const result = runNode(
+      `
+      const { python, kw } = pynode
+      const m = python.module('versions', 'import asyncio\\nasync def add(a, b=0):\\n    await asyncio.sleep(0.01)\\n    return a + b\\nasync def gen(n):\\n    for i in range(n):\\n        yield i\\n')
+      ;(async () => {
+        const sum = await m.getObject('add').callAsync(40, kw({ b: 2 }))
+        const items = []
+        for await (const x of m.getObject('gen').iterate(3)) items.push(x)
+        const gathered = await python.taskGroup().add(m.getObject('add'), 1).add(m.getObject('add'), 2).run()
+        let taskgroup
+        try {
+          taskgroup = await python.taskGroup({ mode: 'taskgroup' }).add(m.getObject('add'), 5).run()
+        } catch (e) {
+          taskgroup = e.code
+        }
+        console.log(JSON.stringify({ version: python.info.version, sum, items, gathered, taskgroup }))
+      })()
+      `,
+      { cwd: tmpdir(), env: { PYNODE_PYTHON: executable } },
+    )
+    t.is(result.status, 0, result.stderr)
+    t.deepEqual(childJson(result), {
+      version,
+      sum: 42,
+      items: [0, 1, 2],
+      gathered: [1, 2],
+      taskgroup: Number(minor) >= 11 ? [5] : 'ERR_PYNODE_UNSUPPORTED',
+    })
+  })
+}

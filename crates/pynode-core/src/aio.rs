@@ -576,3 +576,100 @@ mod winsock {
         pub fn send(s: usize, buf: *const i8, len: i32, flags: i32) -> i32;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::python;
+    use std::sync::Condvar;
+    use std::time::Duration;
+
+    #[derive(Default)]
+    struct Collect {
+        items: Mutex<Vec<Completion>>,
+        arrived: Condvar,
+    }
+
+    impl Delivery for Collect {
+        fn deliver(&self, completion: Completion) -> bool {
+            lock(&self.items).push(completion);
+            self.arrived.notify_all();
+            true
+        }
+    }
+
+    impl Collect {
+        fn wait_for(&self, n: usize) -> Vec<Completion> {
+            let mut items = lock(&self.items);
+            while items.len() < n {
+                let (next, timeout) = self
+                    .arrived
+                    .wait_timeout(items, Duration::from_secs(10))
+                    .unwrap_or_else(|e| e.into_inner());
+                items = next;
+                assert!(!timeout.timed_out(), "completions did not arrive");
+            }
+            std::mem::take(&mut *items)
+        }
+    }
+
+    fn function(name: &str, source: &str) -> PyHandle {
+        Python::attach(|py| {
+            let module = ops::module(py, name, source).unwrap();
+            Arc::new(crate::PyRef::new(module.getattr("f").unwrap()))
+        })
+    }
+
+    #[test]
+    fn calls_and_streams_complete_through_the_delivery() {
+        python();
+        assert_eq!(start(1).unwrap(), 1);
+        let sink = Arc::new(Collect::default());
+        let route = Route {
+            sink: sink.clone(),
+            as_object: false,
+        };
+        let add = function(
+            "aio_test_add",
+            "import asyncio\nasync def f(a, b):\n    await asyncio.sleep(0)\n    return a + b\n",
+        );
+        submit(
+            0,
+            Request::Call {
+                id: 1,
+                route: route.clone(),
+                call: CallSpec {
+                    callable: add,
+                    args: vec![Value::Int(40), Value::Int(2)],
+                    kwargs: None,
+                },
+            },
+        );
+        let done = sink.wait_for(1);
+        assert_eq!((done[0].id, done[0].kind), (1, Kind::Resolve));
+        assert!(matches!(done[0].payload, Payload::Value(Value::Int(42))));
+
+        let gen = function(
+            "aio_test_gen",
+            "async def f(n):\n    for i in range(n):\n        yield i\n",
+        );
+        let call = CallSpec {
+            callable: gen,
+            args: vec![Value::Int(3)],
+            kwargs: None,
+        };
+        submit(
+            0,
+            Request::Stream {
+                id: 2,
+                route,
+                source: StreamSource::Call(call),
+            },
+        );
+        submit(0, Request::Grant { id: 2, n: 10 });
+        let items = sink.wait_for(4);
+        let kinds: Vec<Kind> = items.iter().map(|c| c.kind).collect();
+        assert_eq!(kinds, [Kind::Item, Kind::Item, Kind::Item, Kind::End]);
+        assert_eq!(in_flight(), 0);
+    }
+}
