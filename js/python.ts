@@ -15,7 +15,7 @@ export interface PythonOptions {
   /**
    * How many asyncio event loops run coroutines (each on its own thread; default 1). Calls are
    * spread over them round-robin; objects bound to a loop (an asyncQueue) stay on theirs.
-   * Fixed when the first async call starts them.
+   * Like `executable`, it must be set before Python is first used.
    */
   loops?: number
 }

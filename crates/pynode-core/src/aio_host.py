@@ -16,7 +16,7 @@ RESOLVE, REJECT, ITEM, END = 0, 1, 2, 3
 
 _CancelledError = asyncio.CancelledError
 _isawaitable = inspect.isawaitable
-_PY311 = sys.version_info >= (3, 11)
+_eager = getattr(asyncio, 'eager_task_factory', None)  # 3.12+
 
 hosts = {}  # loop index -> Host
 
@@ -92,12 +92,20 @@ class Host:
         # A task copies the current context: every call gets its own contextvars.
         return self.loop.create_task(coro)
 
+    def _call_task(self, id, coro):
+        # 3.12+: start the call's task eagerly, so a coroutine that finishes without suspending
+        # settles in this drain instead of one loop iteration later. Only pynode's own call
+        # tasks: the loop's task factory (for user code's create_task) is left alone.
+        task = _eager(self.loop, coro) if _eager is not None else self.loop.create_task(coro)
+        if not task.done():
+            self.tasks[id] = task
+
     # -- calls ------------------------------------------------------------------------
 
     def call(self, id, fn, args, kwargs):
         """callAsync: coroutine functions are awaited here, other callables run on the
         blocking pool; the result (awaited again if it is awaitable) settles `id`."""
-        self.tasks[id] = self._task(self._call(id, fn, args, kwargs))
+        self._call_task(id, self._call(id, fn, args, kwargs))
 
     def start(self, fn, args, kwargs):
         if _runs_on_loop(fn):
@@ -122,7 +130,7 @@ class Host:
     def settle(self, id, value):
         """evalAsync and awaiting an object: await `value` if it is awaitable."""
         if _isawaitable(value):
-            self.tasks[id] = self._task(self._await(id, value))
+            self._call_task(id, self._await(id, value))
         else:
             self.emit(id, RESOLVE, value)
 
@@ -149,7 +157,7 @@ class Host:
     # -- task groups ------------------------------------------------------------------
 
     def group(self, id, calls, taskgroup):
-        self.tasks[id] = self._task(self._call(id, self._group, (calls, taskgroup), None))
+        self._call_task(id, self._call(id, self._group, (calls, taskgroup), None))
 
     async def _group(self, calls, taskgroup):
         if taskgroup:
