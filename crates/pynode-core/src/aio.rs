@@ -385,23 +385,23 @@ fn handle(py: Python<'_>, lp: &Loop, host: &Bound<'_, PyAny>, request: Request) 
     let registered = |id: u64, route: Route| {
         lock(&lp.routes).insert(id, route);
     };
-    let call_host = |id: u64, method: &str, args: Bound<'_, PyTuple>| -> Handled {
+    let call_host = |id: u64, method: &Bound<'_, pyo3::types::PyString>, args: Bound<'_, PyTuple>| -> Handled {
         host.call_method1(method, args).map(drop).or_py(py).map_err(|e| (id, e))
     };
     match request {
         Request::Call { id, route, call } => {
             registered(id, route);
             let (f, args, kwargs) = call_objects(py, &call).map_err(|e| (id, e))?;
-            call_host(id, "call", tuple(py, id, (id, f, args, kwargs))?)
+            call_host(id, pyo3::intern!(py, "call"), tuple(py, id, (id, f, args, kwargs))?)
         }
         Request::Eval { id, route, source } => {
             registered(id, route);
             let value = ops::run(py, &source, ops::Mode::Eval, "<pynode evalAsync>", None).map_err(|e| (id, e))?;
-            call_host(id, "settle", tuple(py, id, (id, value))?)
+            call_host(id, pyo3::intern!(py, "settle"), tuple(py, id, (id, value))?)
         }
         Request::Await { id, route, object } => {
             registered(id, route);
-            call_host(id, "settle", tuple(py, id, (id, object.bind(py)))?)
+            call_host(id, pyo3::intern!(py, "settle"), tuple(py, id, (id, object.bind(py)))?)
         }
         Request::Stream { id, route, source } => {
             registered(id, route);
@@ -415,7 +415,7 @@ fn handle(py: Python<'_>, lp: &Loop, host: &Bound<'_, PyAny>, request: Request) 
                     tuple(py, id, (id, py.None(), args, py.None()))?
                 }
             };
-            call_host(id, "stream", args)
+            call_host(id, pyo3::intern!(py, "stream"), args)
         }
         Request::Group {
             id,
@@ -430,11 +430,11 @@ fn handle(py: Python<'_>, lp: &Loop, host: &Bound<'_, PyAny>, request: Request) 
                 entries.push(tuple(py, id, entry)?);
             }
             let calls = pyo3::types::PyList::new(py, entries).or_py(py).map_err(|e| (id, e))?;
-            call_host(id, "group", tuple(py, id, (id, calls, taskgroup))?)
+            call_host(id, pyo3::intern!(py, "group"), tuple(py, id, (id, calls, taskgroup))?)
         }
-        Request::Cancel { id } => call_host(id, "cancel", tuple(py, id, (id,))?),
-        Request::Grant { id, n } => call_host(id, "grant", tuple(py, id, (id, n))?),
-        Request::Close { id } => call_host(id, "close", tuple(py, id, (id,))?),
+        Request::Cancel { id } => call_host(id, pyo3::intern!(py, "cancel"), tuple(py, id, (id,))?),
+        Request::Grant { id, n } => call_host(id, pyo3::intern!(py, "grant"), tuple(py, id, (id, n))?),
+        Request::Close { id } => call_host(id, pyo3::intern!(py, "close"), tuple(py, id, (id,))?),
         Request::Throw {
             id,
             reply,
@@ -446,7 +446,7 @@ fn handle(py: Python<'_>, lp: &Loop, host: &Bound<'_, PyAny>, request: Request) 
             let exc = host_module(py)
                 .and_then(|m| m.getattr("JSError").and_then(|c| c.call1((message, name))).or_py(py))
                 .map_err(|e| (reply, e))?;
-            call_host(reply, "throw", tuple(py, id, (id, reply, exc))?)
+            call_host(reply, pyo3::intern!(py, "throw"), tuple(py, id, (id, reply, exc))?)
         }
     }
 }

@@ -15,7 +15,13 @@ import warnings
 RESOLVE, REJECT, ITEM, END = 0, 1, 2, 3
 
 _CancelledError = asyncio.CancelledError
-_isawaitable = inspect.isawaitable
+_inspect_isawaitable = inspect.isawaitable
+# Results of these types are never awaitable: skip inspect's (slow) ABC check for them.
+_PLAIN = frozenset([type(None), bool, int, float, str, bytes, list, tuple, dict, set])
+
+
+def _isawaitable(value):
+    return type(value) not in _PLAIN and _inspect_isawaitable(value)
 _eager = getattr(asyncio, 'eager_task_factory', None)  # 3.12+
 
 hosts = {}  # loop index -> Host
@@ -32,7 +38,18 @@ class JSError(Exception):
         return '%s: %s' % (self.name, self.args[0]) if self.args else self.name
 
 
+# Code flags of functions whose call runs no user code: coroutine, async generator, generator.
+_LOOP_FLAGS = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR | inspect.CO_GENERATOR | inspect.CO_ITERABLE_COROUTINE
+
+
 def _runs_on_loop(fn):
+    code = getattr(fn, '__code__', None)  # functions and bound methods: a cheap, exact check
+    if code is not None and code.co_flags & _LOOP_FLAGS:
+        return True
+    return _classify(fn)
+
+
+def _classify(fn):
     # Coroutine functions, async/sync generator functions (calling them runs no user code),
     # and callables whose __call__ is a coroutine function. Everything else may block: it
     # runs on tokio's blocking pool.
