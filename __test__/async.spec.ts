@@ -631,3 +631,20 @@ for (const version of ['3.9.18', '3.13.0']) {
     })
   })
 }
+
+serial('an idle interpreter with its loop started uses no CPU', (t) => {
+  const result = runNode(`
+    const { python } = pynode
+    const m = python.module('idle', 'async def f():\\n    return 1\\n')
+    m.getObject('f').callAsync().then(async () => {
+      const before = process.cpuUsage()
+      await new Promise((r) => setTimeout(r, 500))
+      const used = process.cpuUsage(before)
+      console.log(JSON.stringify({ cpuMs: (used.user + used.system) / 1000 }))
+    })
+  `)
+  t.is(result.status, 0, result.stderr)
+  const { cpuMs } = childJson<{ cpuMs: number }>(result)
+  // A loop spinning on its wake-up socket would use ~500 ms of CPU here.
+  t.true(cpuMs < 100, `${cpuMs} ms of CPU while idle for 500 ms`)
+})

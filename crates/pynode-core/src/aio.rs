@@ -296,8 +296,12 @@ fn host<'a>(py: Python<'_>, lp: &'a Arc<Loop>) -> Result<&'a Py<PyAny>> {
         .or_py(py)?;
         let drain = {
             let lp = Arc::clone(lp);
-            PyCFunction::new_closure(py, Some(c"drain"), None, move |args, _kw| {
+            PyCFunction::new_closure(py, Some(c"drain"), None, move |args, _kw| -> PyResult<()> {
+                if let Some(fd) = args.iter().next() {
+                    Socket(fd.extract::<i64>()?).consume();
+                }
                 drain(args.py(), &lp);
+                Ok(())
             })
         }
         .or_py(py)?;
@@ -549,7 +553,7 @@ fn blocking(lp: &Loop, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
     Ok(future.unbind())
 }
 
-/// The write end of a loop's socketpair (a file descriptor, or a SOCKET on Windows).
+/// One end of a loop's socketpair (a file descriptor, or a SOCKET on Windows).
 struct Socket(i64);
 
 impl Socket {
@@ -567,6 +571,23 @@ impl Socket {
             winsock::send(self.0 as usize, byte.as_ptr().cast(), 1, 0);
         }
     }
+
+    /// Reads (and discards) the wake-up bytes pending on the read end. One byte per wake-up is
+    /// the rule; if more remain, the selector reports the socket again.
+    fn consume(&self) {
+        let mut buf = [0u8; 64];
+        #[cfg(unix)]
+        // SAFETY: the descriptor is the host's non-blocking read socket; `buf` has room for 64
+        // bytes. EAGAIN (nothing pending) is fine.
+        unsafe {
+            libc::read(self.0 as libc::c_int, buf.as_mut_ptr().cast(), buf.len());
+        }
+        #[cfg(windows)]
+        // SAFETY: as above, with the host's SOCKET handle.
+        unsafe {
+            winsock::recv(self.0 as usize, buf.as_mut_ptr().cast(), buf.len() as i32, 0);
+        }
+    }
 }
 
 #[cfg(windows)]
@@ -574,6 +595,7 @@ mod winsock {
     #[link(name = "ws2_32")]
     extern "system" {
         pub fn send(s: usize, buf: *const i8, len: i32, flags: i32) -> i32;
+        pub fn recv(s: usize, buf: *mut i8, len: i32, flags: i32) -> i32;
     }
 }
 

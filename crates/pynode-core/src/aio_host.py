@@ -93,17 +93,10 @@ class Host:
 
     def run(self):
         asyncio.set_event_loop(self.loop)
-        self.loop.add_reader(self.rsock.fileno(), self._wake)
+        # drain(fd) reads the wake-up bytes itself (in Rust) before draining the requests.
+        self.loop.add_reader(self.rsock.fileno(), self.drain, self.rsock.fileno())
         self.loop.call_soon(self.drain)
         self.loop.run_forever()
-
-    def _wake(self):
-        # One byte per wake-up is the rule; if more are pending the selector calls again.
-        try:
-            self.rsock.recv(4096)
-        except (BlockingIOError, InterruptedError):
-            pass
-        self.drain()
 
     def _task(self, coro):
         # A task copies the current context: every call gets its own contextvars.
