@@ -128,6 +128,18 @@ serial('2000 concurrent calls are concurrent asyncio tasks on the loop, not wave
   t.is(python.stats().asyncInFlight, 0)
 })
 
+serial('calls made in one JS turn reach the loop in batches, not one wake-up each', async (t) => {
+  const nap = fn('nap')
+  await nap.callAsync(0)
+  const before = python.stats().asyncWakeups
+  const calls = Array.from({ length: 1000 }, (_, i) => nap.callAsync(0.01, i))
+  const submitted = python.stats().asyncWakeups - before
+  await Promise.all(calls)
+  // The loop may start draining while JS is still submitting; each drain takes all queued.
+  t.true(submitted < 50, `${submitted} wake-ups for 1000 calls made in one turn`)
+  t.log(`${submitted} wake-up(s) for 1000 calls`)
+})
+
 serial('contextvars are per call', async (t) => {
   const roundtrip = fn('context_roundtrip')
   const results = await Promise.all(['a', 'b', 'c'].map((v) => roundtrip.callAsync(v)))

@@ -170,12 +170,14 @@ for (let i = 0; i < 2000; i++) await trivial.callAsync()
   const busy = spinAsync.callAsync(QUICK ? 1 : 2)
   await sleep(20)
   h.enable()
+  const s0 = process.hrtime.bigint()
   const calls = Array.from({ length: 1000 }, () => nap.callAsync(0.001))
+  const submitUs = Number(process.hrtime.bigint() - s0) / 1000
   const ticker = setInterval(() => {}, 1)
   await Promise.all([busy, ...calls])
   clearInterval(ticker)
   h.disable()
   console.log(
-    `5. event-loop delay while the loop thread spins Python and 1000 calls are in flight: p99 ${fmt(h.percentile(99) / 1e6, 2)} ms, max ${fmt(h.max / 1e6, 2)} ms (target p99 < 2 ms)`,
+    `5. event-loop delay while the loop thread spins Python and 1000 calls are in flight: p99 ${fmt(h.percentile(99) / 1e6, 2)} ms, max ${fmt(h.max / 1e6, 2)} ms (target p99 < 2 ms); submitting the 1000 calls while Python held the GIL took ${fmt(submitUs / 1000, 2)} ms`,
   )
 }

@@ -62,6 +62,8 @@ export interface NativeStats {
   loops: number
   /** Async requests (calls, iterations) not settled yet. */
   asyncInFlight: number
+  /** Times a loop was woken to take requests (requests made in one JS turn share a wake-up). */
+  asyncWakeups: number
 }
 
 interface Loader {

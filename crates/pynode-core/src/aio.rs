@@ -177,6 +177,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 static LOOPS: OnceLock<Vec<Arc<Loop>>> = OnceLock::new();
+/// Wake-up bytes written (for tests: many requests in one JS turn cost one wake-up).
+static WAKEUPS: AtomicUsize = AtomicUsize::new(0);
 static STARTED_THREADS: AtomicUsize = AtomicUsize::new(0);
 
 /// Python source of the `_pynode_aio` module.
@@ -241,6 +243,11 @@ pub fn in_flight() -> usize {
     LOOPS
         .get()
         .map_or(0, |loops| loops.iter().map(|lp| lock(&lp.routes).len()).sum())
+}
+
+/// How many times a loop was woken to drain requests (one wake-up can carry many).
+pub fn wakeups() -> usize {
+    WAKEUPS.load(Ordering::Relaxed)
 }
 
 /// The `_pynode_aio` module with every loop's host created (so `hosts[0].loop` exists):
@@ -351,6 +358,7 @@ pub fn submit(index: usize, request: Request) {
     if !lp.wake_pending.swap(true, Ordering::SeqCst) {
         // Before the host exists there is no socket yet: its first drain picks the request up.
         if let Some(socket) = lp.wake.get() {
+            WAKEUPS.fetch_add(1, Ordering::Relaxed);
             socket.wake();
         }
     }

@@ -371,7 +371,7 @@ pub fn is_disposed(js: Js, args: &Args) -> R<Val> {
     js.boolean(h.is_disposed())
 }
 
-/// `stats()`: `{ liveRefs, pendingReleases, loops, asyncInFlight }`.
+/// `stats()`: `{ liveRefs, pendingReleases, loops, asyncInFlight, asyncWakeups }`.
 pub fn stats(js: Js, _args: &Args) -> R<Val> {
     let s = gil::stats();
     let obj = js.object()?;
@@ -379,5 +379,6 @@ pub fn stats(js: Js, _args: &Args) -> R<Val> {
     js.set_named(obj, c"pendingReleases", js.number(s.pending_releases as f64)?)?;
     js.set_named(obj, c"loops", js.number(pynode_core::aio::loop_count() as f64)?)?;
     js.set_named(obj, c"asyncInFlight", js.number(pynode_core::aio::in_flight() as f64)?)?;
+    js.set_named(obj, c"asyncWakeups", js.number(pynode_core::aio::wakeups() as f64)?)?;
     Ok(obj)
 }
