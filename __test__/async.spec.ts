@@ -660,3 +660,17 @@ serial('an idle interpreter with its loop started uses no CPU', (t) => {
   // A loop spinning on its wake-up socket would use ~500 ms of CPU here.
   t.true(cpuMs < 100, `${cpuMs} ms of CPU while idle for 500 ms`)
 })
+
+serial('after the loop started (asyncio imported on its thread), SIGINT still belongs to Node', (t) => {
+  const result = runNode(`
+    const { python } = pynode
+    const m = python.module('sigs', 'import asyncio, signal\\nasync def f():\\n    return repr(signal.getsignal(signal.SIGINT))\\n')
+    m.getObject('f').callAsync().then((handler) => {
+      console.log(handler)
+      process.kill(process.pid, 'SIGINT')
+      setTimeout(() => { console.log('survived'); process.exit(0) }, 5000)
+    })
+  `)
+  t.is(result.signal, 'SIGINT')
+  t.is(result.stdout, 'None\n')
+})

@@ -47,8 +47,26 @@ pub(crate) mod test_support {
 
     /// Starts the interpreter once for all tests of this crate and returns its info.
     pub fn python() -> Info {
-        static INFO: OnceLock<Info> = OnceLock::new();
-        INFO.get_or_init(|| start(&StartOptions::default()).expect("Python starts"))
-            .clone()
+        started().0.clone()
+    }
+
+    /// The signals the process catches, read right after start-up (`SigCgt` of
+    /// /proc/self/status). Later tests may import `signal` (asyncio does), which installs
+    /// Python's SIGINT handler when the process has none — Node always has one, a bare test
+    /// binary does not — so the check must not depend on test order.
+    pub fn caught_signals_after_start() -> Option<u64> {
+        started().1
+    }
+
+    fn started() -> &'static (Info, Option<u64>) {
+        static STARTED: OnceLock<(Info, Option<u64>)> = OnceLock::new();
+        STARTED.get_or_init(|| {
+            let info = start(&StartOptions::default()).expect("Python starts");
+            let caught = std::fs::read_to_string("/proc/self/status").ok().and_then(|status| {
+                let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+                u64::from_str_radix(mask.trim(), 16).ok()
+            });
+            (info, caught)
+        })
     }
 }
