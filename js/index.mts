@@ -5,6 +5,7 @@ import pynode from './index.js'
 export const {
   candidates,
   findPython,
+  BufferError,
   ConversionError,
   DisposedError,
   InterpreterError,
@@ -18,5 +19,8 @@ export const {
   proxy,
   unproxy,
   python,
+  releaseBuffer,
+  Tensor,
+  view,
 } = pynode
 export type * from './index.js'

@@ -7,7 +7,10 @@
  * m.callMethod('scale', 21, kw({ factor: 2 })) // 42
  */
 export { candidates, type FoundPython, findPython, type PythonSource, type TriedPython } from './discovery'
+export { type BufferOptions, releaseBuffer, Tensor, type TypedArray, view } from './buffer'
 export {
+  BufferError,
+  type BufferErrorReason,
   ConversionError,
   DisposedError,
   InterpreterError,

@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import type { RawTensor, TypedArray } from './buffer'
 import { InterpreterError } from './errors'
 
 /** An opaque native handle (a type-tagged napi external). */
@@ -45,6 +46,10 @@ export interface Native {
   release(h: NativeHandle): boolean
   isDisposed(h: NativeHandle): boolean
   stats(): { liveRefs: number; pendingReleases: number }
+  buffer(h: NativeHandle, copy: boolean | undefined): TypedArray
+  releaseBuffer(ab: ArrayBuffer): boolean
+  tensor(h: NativeHandle, copy: boolean | undefined): RawTensor
+  view(memory: ArrayBufferView | ArrayBuffer): unknown
 }
 
 interface Loader {

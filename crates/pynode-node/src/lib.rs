@@ -12,12 +12,15 @@
 //! `pynode-loader` addon must have loaded libpython with `RTLD_GLOBAL` before this one loads.
 
 mod api;
+mod buffer;
 mod convert;
+mod dlpack;
 mod error;
 mod gil;
 mod handle;
 mod js;
 mod state;
+mod view;
 
 use js::{Args, Js, Val, R};
 use napi::sys;
@@ -113,6 +116,10 @@ const EXPORTS: &[(&CStr, Native)] = &[
     (c"isDisposed", api::is_disposed),
     (c"stats", api::stats),
     (c"endBurst", api::end_burst),
+    (c"buffer", buffer::buffer),
+    (c"releaseBuffer", buffer::release_buffer),
+    (c"tensor", dlpack::tensor),
+    (c"view", view::view),
 ];
 
 #[napi_derive::napi(module_exports)]
