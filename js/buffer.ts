@@ -144,7 +144,7 @@ export class Tensor implements Disposable {
  * when it is garbage collected: its ArrayBuffer is detached (every view of it then has length
  * 0). Returns `false`, and does nothing, for any other TypedArray or ArrayBuffer.
  */
-export function releaseBuffer(memory: ArrayBufferView | ArrayBuffer): boolean {
+export function releaseBuffer(memory: ArrayBufferView | ArrayBufferLike): boolean {
   const ab = ArrayBuffer.isView(memory) ? memory.buffer : memory
   if (!(ab instanceof ArrayBuffer)) return false
   return native().releaseBuffer(ab)

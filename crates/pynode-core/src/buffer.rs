@@ -63,14 +63,21 @@ impl Element {
                 format!("buffer format {format:?} (itemsize {itemsize}) has no TypedArray: {why}"),
             )
         };
-        let bytes = format.as_bytes();
-        let (order, code) = match bytes {
-            [code] => (b'@', *code),
-            [order @ (b'@' | b'=' | b'<' | b'>' | b'!'), code] => (*order, *code),
+        let (order, rest) = match format.as_bytes() {
+            [order @ (b'@' | b'=' | b'<' | b'>' | b'!'), rest @ ..] => (*order, rest),
+            rest => (b'@', rest),
+        };
+        let code = match rest {
+            [code] => *code,
+            [b'Z', ..] => {
+                return Err(unsupported(
+                    "complex numbers have no TypedArray; view them as float pairs in Python (a.view('float64')) or use tensor()",
+                ))
+            }
             _ => {
                 return Err(unsupported(
                     "only single-element formats map to TypedArrays (no structs, repeat counts or padding); \
-                     pass { copy: true } after converting it in Python, or use tensor()",
+                     convert it in Python first",
                 ))
             }
         };
@@ -99,11 +106,6 @@ impl Element {
             (b'e', _) => {
                 return Err(unsupported(
                     "float16 has no TypedArray in this Node; view it as uint16 in Python (a.view('uint16')) or use tensor()",
-                ))
-            }
-            (b'Z', _) => {
-                return Err(unsupported(
-                    "complex numbers have no TypedArray; view them as float pairs in Python (a.view('float64')) or use tensor()",
                 ))
             }
             _ => return Err(unsupported("no TypedArray holds this element type")),

@@ -144,9 +144,9 @@ fn dtype(dt: DLDataType) -> (String, Option<(Element, usize)>) {
                 4 => "bfloat",
                 5 => "complex",
                 6 => "bool",
-                15 => "float6_e2m3fn",
-                16 => "float6_e3m2fn",
-                17 => "float4_e2m1fn",
+                15 => return ("float6_e2m3fn".into(), None),
+                16 => return ("float6_e3m2fn".into(), None),
+                17 => return ("float4_e2m1fn".into(), None),
                 _ => "code",
             };
             (format!("{kind}{bits}"), None)
