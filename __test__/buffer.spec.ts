@@ -110,7 +110,11 @@ test('{ copy: false } shares writable memory; { copy: true } gives an independen
   t.deepEqual([...copied], [0, 2, 0])
 })
 
-for (const expr of ["np.arange(10, dtype='float64')[::2]", "np.arange(6, dtype='int32').reshape(2, 3).T", 'memoryview(bytearray(8))[::2]']) {
+for (const expr of [
+  "np.arange(10, dtype='float64')[::2]",
+  "np.arange(6, dtype='int32').reshape(2, 3).T",
+  'memoryview(bytearray(8))[::2]',
+]) {
   test(`non-contiguous ${expr}: BufferError without a copy, C-ordered with { copy: true }`, (t) => {
     using obj = python.evalObject(expr)
     const err = t.throws(() => obj.buffer(), { instanceOf: BufferError })
@@ -192,16 +196,24 @@ test('the view outlives the Python name: deleting the variable does not free mem
   const view = python.evalObject('keep').buffer() as Float64Array
   python.exec('del keep')
   t.true(fx.callMethod('alive', 'outlive'))
-  t.is(view.reduce((s, x) => s + x, 0), 2500)
+  t.is(
+    view.reduce((s, x) => s + x, 0),
+    2500,
+  )
   releaseBuffer(view)
 })
 
 test('GC (child process, --expose-gc): collected views release their Python buffers and external memory', (t) => {
   const result = runNodeFile(join(FIXTURES, 'buffer-gc-child.js'), { nodeArgs: ['--expose-gc'], args: ['buffer'] })
   t.is(result.status, 0, result.stderr)
-  const r = childJson<{ count: number; aliveWhileHeld: number; sum: number; aliveAfterGc: number; externalGrowth: number; externalAfter: number }>(
-    result,
-  )
+  const r = childJson<{
+    count: number
+    aliveWhileHeld: number
+    sum: number
+    aliveAfterGc: number
+    externalGrowth: number
+    externalAfter: number
+  }>(result)
   t.is(r.aliveWhileHeld, r.count)
   t.is(r.sum, r.count * 1e6)
   t.is(r.aliveAfterGc, 0)

@@ -8,7 +8,9 @@ import { childJson, FIXTURES, loadFixture, runNodeFile } from './_helpers'
 loadFixture('buffer_fixture')
 python.exec('import numpy as np')
 const np = python.import('numpy')
-const describe = python.evalObject('lambda v: (memoryview(v).format, memoryview(v).itemsize, memoryview(v).tolist(), memoryview(v).readonly)')
+const describe = python.evalObject(
+  'lambda v: (memoryview(v).format, memoryview(v).itemsize, memoryview(v).tolist(), memoryview(v).readonly)',
+)
 const typeName = python.evalObject('lambda v: type(v).__qualname__ + " " + type(v).__module__')
 
 const kinds: [string, ArrayBufferView | ArrayBuffer, string, number, unknown[]][] = [

@@ -189,7 +189,9 @@ export function view(memory: ArrayBufferView | ArrayBuffer | SharedArrayBuffer):
       'resizable',
     )
   }
-  const v = native().view(ArrayBuffer.isView(memory) || !shared ? (memory as ArrayBufferView | ArrayBuffer) : new Uint8Array(ab)) as PyObject
+  const v = native().view(
+    ArrayBuffer.isView(memory) || !shared ? (memory as ArrayBufferView | ArrayBuffer) : new Uint8Array(ab),
+  ) as PyObject
   // Never detach memory Python points at: postMessage/structuredClone now copy it instead.
   if (!shared) markAsUntransferable(ab)
   return v

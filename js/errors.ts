@@ -97,15 +97,7 @@ export class InvalidArgumentError extends PynodeError {
 }
 
 /** Why memory could not be shared (see {@link BufferError}). */
-export type BufferErrorReason =
-  | 'format'
-  | 'not-contiguous'
-  | 'readonly'
-  | 'misaligned'
-  | 'strides'
-  | 'dlpack'
-  | 'detached'
-  | 'resizable'
+export type BufferErrorReason = 'format' | 'not-contiguous' | 'readonly' | 'misaligned' | 'strides' | 'dlpack' | 'detached' | 'resizable'
 
 /**
  * Memory could not be shared as asked by `buffer()`, `tensor()` or `view()`. `reason` says why:

@@ -6,8 +6,9 @@
  * const m = python.module('demo', 'def scale(x, factor=1):\n    return x * factor')
  * m.callMethod('scale', 21, kw({ factor: 2 })) // 42
  */
-export { candidates, type FoundPython, findPython, type PythonSource, type TriedPython } from './discovery'
+
 export { type BufferOptions, releaseBuffer, Tensor, type TypedArray, view } from './buffer'
+export { candidates, type FoundPython, findPython, type PythonSource, type TriedPython } from './discovery'
 export {
   BufferError,
   type BufferErrorReason,

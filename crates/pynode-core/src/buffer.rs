@@ -6,7 +6,7 @@
 //! the export holds a reference to the exporter. Dropping it releases the export where the GIL
 //! is held, or through [`crate::gil`]'s queue anywhere else.
 
-use crate::error::{BufferError, Error, Result};
+use crate::error::{Error, Result};
 use crate::ffi_ext::{self, Py_buffer};
 use crate::gil;
 use pyo3::prelude::*;
@@ -58,7 +58,7 @@ impl Element {
     /// Never reinterprets: a format JS cannot express is an error naming it.
     pub fn from_format(format: &str, itemsize: usize) -> Result<Element> {
         let unsupported = |why: &str| {
-            BufferError::new(
+            Error::buffer(
                 "format",
                 format!("buffer format {format:?} (itemsize {itemsize}) has no TypedArray: {why}"),
             )
@@ -205,11 +205,10 @@ impl PyBuffer {
         // SAFETY: with PYBUF_STRIDES requested, a successful export has `ndim` shape entries
         // and either `ndim` strides or NULL (C-contiguous), owned by the live export.
         let shape = unsafe { std::slice::from_raw_parts(view.shape, ndim) };
-        let strides =
-            (!view.strides.is_null()).then(|| {
-                // SAFETY: see above.
-                unsafe { std::slice::from_raw_parts(view.strides, ndim) }
-            });
+        let strides = (!view.strides.is_null()).then(|| {
+            // SAFETY: see above.
+            unsafe { std::slice::from_raw_parts(view.strides, ndim) }
+        });
         (shape, strides)
     }
 
@@ -284,7 +283,15 @@ mod tests {
         assert_eq!(Element::from_format("=l", 4).unwrap(), Element::I32);
         assert_eq!(Element::from_format("?", 1).unwrap(), Element::U8);
         assert_eq!(Element::from_format(">B", 1).unwrap(), Element::U8);
-        for (bad, size) in [("e", 2), ("Zd", 16), (">d", 8), ("T{i:a:}", 4), ("2d", 16), ("g", 16), ("P", 8)] {
+        for (bad, size) in [
+            ("e", 2),
+            ("Zd", 16),
+            (">d", 8),
+            ("T{i:a:}", 4),
+            ("2d", 16),
+            ("g", 16),
+            ("P", 8),
+        ] {
             match Element::from_format(bad, size) {
                 Err(Error::Buffer(err)) => assert_eq!(err.reason, "format", "{bad}"),
                 other => panic!("{bad}: {other:?}"),
@@ -298,7 +305,10 @@ mod tests {
         Python::attach(|py| {
             let obj = py.eval(c"bytearray(b'abcdef')", None, None).unwrap();
             let buf = PyBuffer::get(&obj).unwrap();
-            assert_eq!((buf.len(), buf.readonly(), buf.element().unwrap()), (6, false, Element::U8));
+            assert_eq!(
+                (buf.len(), buf.readonly(), buf.element().unwrap()),
+                (6, false, Element::U8)
+            );
             // An export pins the bytearray's memory: resizing it must fail while we hold it.
             assert!(obj.call_method1("extend", (b"x",)).is_err());
             drop(buf);

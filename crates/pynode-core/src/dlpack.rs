@@ -8,7 +8,7 @@
 //! when the [`Tensor`] is dropped, on a thread holding the GIL ([`crate::gil`]).
 
 use crate::buffer::Element;
-use crate::error::{BufferError, Error, Result};
+use crate::error::{Error, Result};
 use crate::gil;
 use crate::PyRef;
 use pyo3::exceptions::PyTypeError;
@@ -228,7 +228,7 @@ impl TensorInfo {
         let mut last = 0i64;
         for (&dim, &stride) in self.shape.iter().zip(&self.strides) {
             if dim > 1 && stride < 0 {
-                return Err(BufferError::new(
+                return Err(Error::buffer(
                     "strides",
                     format!(
                         "this tensor has negative strides {:?}, which a TypedArray cannot index; pass {{ copy: true }} \
@@ -244,7 +244,7 @@ impl TensorInfo {
 
     /// The error for a dtype no TypedArray can hold.
     pub fn unsupported(&self) -> Error {
-        BufferError::new(
+        Error::buffer(
             "format",
             format!("dtype {} has no TypedArray; convert it in Python first", self.dtype),
         )
@@ -263,13 +263,15 @@ impl Tensor {
         let py = obj.py();
         let Ok(method) = obj.getattr(pyo3::intern!(py, "__dlpack__")) else {
             let name = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-            return Err(BufferError::new(
+            return Err(Error::buffer(
                 "dlpack",
                 format!("{name} has no __dlpack__ (it is not a DLPack tensor); use buffer() for objects with the buffer protocol"),
             ));
         };
         let kwargs = PyDict::new(py);
-        kwargs.set_item("max_version", (1, 1)).map_err(|e| Error::from_py(py, e))?;
+        kwargs
+            .set_item("max_version", (1, 1))
+            .map_err(|e| Error::from_py(py, e))?;
         let capsule = match method.call((), Some(&kwargs)) {
             Ok(capsule) => capsule,
             Err(err) if err.is_instance_of::<PyTypeError>(py) => method.call0().map_err(|e| Error::from_py(py, e))?,
@@ -287,7 +289,7 @@ impl Tensor {
             // SAFETY: as above.
             (LEGACY, USED_LEGACY)
         } else {
-            return Err(BufferError::new(
+            return Err(Error::buffer(
                 "dlpack",
                 "__dlpack__ did not return an unused DLPack capsule (\"dltensor\" or \"dltensor_versioned\")",
             ));
@@ -301,7 +303,7 @@ impl Tensor {
             let major = unsafe { (*m).version.major };
             if major != 1 {
                 // Not consumed: the capsule's destructor still owns (and deletes) it.
-                return Err(BufferError::new(
+                return Err(Error::buffer(
                     "dlpack",
                     format!("DLPack version {major}.x is not supported (pynode reads 1.x)"),
                 ));

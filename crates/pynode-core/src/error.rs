@@ -218,8 +218,9 @@ pub struct BufferError {
     pub message: String,
 }
 
-impl BufferError {
-    pub fn new(reason: &'static str, message: impl Into<String>) -> Error {
+impl Error {
+    /// A [`BufferError`] with a stable `reason` and a message saying what to do instead.
+    pub fn buffer(reason: &'static str, message: impl Into<String>) -> Error {
         Error::Buffer(BufferError {
             reason,
             message: message.into(),

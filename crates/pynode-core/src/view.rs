@@ -108,7 +108,10 @@ fn view_type(py: Python<'_>) -> Result<&Bound<'_, PyType>> {
             return Err(Error::fetch(py));
         }
         // SAFETY: a new reference to a type object.
-        Ok(unsafe { Bound::from_owned_ptr(py, tp) }.cast_into::<PyType>().map_err(|e| Error::from_py(py, e.into()))?.unbind())
+        Ok(unsafe { Bound::from_owned_ptr(py, tp) }
+            .cast_into::<PyType>()
+            .map_err(|e| Error::from_py(py, e.into()))?
+            .unbind())
     })?;
     Ok(tp.bind(py))
 }
@@ -244,7 +247,9 @@ fn export(
     // SAFETY: borrowed references from the call, alive for its duration.
     let (owner, args) = unsafe { (Bound::from_borrowed_ptr(py, obj), Bound::from_borrowed_ptr(py, args)) };
     if args.cast::<PyTuple>().map(|t| !t.is_empty()).unwrap_or(false) {
-        return Err(pyo3::exceptions::PyTypeError::new_err("__dlpack__() takes keyword arguments only"));
+        return Err(pyo3::exceptions::PyTypeError::new_err(
+            "__dlpack__() takes keyword arguments only",
+        ));
     }
     let mut versioned = false;
     if !kwargs.is_null() {
@@ -258,7 +263,9 @@ fn export(
         }
         if let Some(d) = kwargs.get_item("dl_device")? {
             if !d.is_none() && d.extract::<(i32, i32)>()? != (1, 0) {
-                return Err(PyBufferError::new_err("a JSView is on the CPU (1, 0); it cannot move to another device"));
+                return Err(PyBufferError::new_err(
+                    "a JSView is on the CPU (1, 0); it cannot move to another device",
+                ));
             }
         }
         if let Some(c) = kwargs.get_item("copy")? {
@@ -338,6 +345,9 @@ mod tests {
             locals.del_item("v").unwrap();
         });
         assert_eq!(data[0], 9.0);
-        assert!(dropped.load(Ordering::SeqCst), "keeper dropped when Python freed the view");
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "keeper dropped when Python freed the view"
+        );
     }
 }

@@ -14,7 +14,7 @@ use crate::js::{check, invalid, Args, Failure, Js, Val, R};
 use napi::sys;
 use pynode_core::buffer::{Element, PyBuffer};
 use pynode_core::dlpack::Tensor;
-use pynode_core::BufferError;
+use pynode_core::Error;
 use std::ffi::c_void;
 use std::ptr;
 
@@ -90,7 +90,7 @@ pub fn share(copy: Option<bool>, readonly: bool, what: &str) -> R<bool> {
     match copy {
         Some(true) => Ok(false),
         None => Ok(!readonly),
-        Some(false) if readonly => Err(BufferError::new(
+        Some(false) if readonly => Err(Error::buffer(
             "readonly",
             format!(
                 "{what} is read-only and JS has no read-only memory, so it cannot be shared; \
@@ -104,8 +104,8 @@ pub fn share(copy: Option<bool>, readonly: bool, what: &str) -> R<bool> {
 
 /// Refuses memory a TypedArray cannot start at (V8 wants element-aligned data).
 pub fn check_aligned(data: *const u8, element: Element, what: &str) -> R<()> {
-    if (data as usize) % element.size() != 0 {
-        return Err(BufferError::new(
+    if !(data as usize).is_multiple_of(element.size()) {
+        return Err(Error::buffer(
             "misaligned",
             format!(
                 "{what} starts at an address that is not a multiple of its {}-byte element; pass {{ copy: true }}",
@@ -155,8 +155,8 @@ pub fn shared_typed_array(js: Js, element: Element, data: *mut u8, bytes: usize,
         });
     }
     let mut adjusted = 0i64;
-    // SAFETY: live env; the matching decrease is in finalize_lent.
     check(
+        // SAFETY: live env; the matching decrease is in finalize_lent.
         unsafe { sys::napi_adjust_external_memory(js.env, bytes as i64, &mut adjusted) },
         "adjust external memory",
     )?;
@@ -215,7 +215,7 @@ pub fn buffer(js: Js, args: &Args) -> R<Val> {
         let buf = PyBuffer::get(&obj.bind(py))?;
         let element = buf.element()?;
         if !buf.is_c_contiguous() && copy != Some(true) {
-            return Err(BufferError::new(
+            return Err(Error::buffer(
                 "not-contiguous",
                 format!(
                     "this buffer is not C-contiguous (shape {:?}), so no flat TypedArray can show it without a copy; \
@@ -240,7 +240,9 @@ pub fn buffer(js: Js, args: &Args) -> R<Val> {
 pub fn release_buffer(js: Js, args: &Args) -> R<Val> {
     let ab = args.at(0, "arrayBuffer")?;
     if !js.is_arraybuffer(ab)? {
-        return Err(invalid("releaseBuffer() takes a TypedArray or ArrayBuffer returned by buffer() or tensor()"));
+        return Err(invalid(
+            "releaseBuffer() takes a TypedArray or ArrayBuffer returned by buffer() or tensor()",
+        ));
     }
     let mut ours = false;
     check(

@@ -78,9 +78,7 @@ fn releaser(js: Js) -> R<Arc<Releaser>> {
     if let Some((_, r)) = all.iter().find(|(e, _)| *e == js.env as usize) {
         return Ok(r.clone());
     }
-    let releaser = Arc::new(Releaser {
-        tsfn: Mutex::new(None),
-    });
+    let releaser = Arc::new(Releaser { tsfn: Mutex::new(None) });
     let name = js.string("pynode view release")?;
     let mut tsfn = ptr::null_mut();
     let data = Arc::into_raw(releaser.clone()) as *mut c_void;
@@ -105,8 +103,11 @@ fn releaser(js: Js) -> R<Arc<Releaser>> {
         drop(unsafe { Arc::from_raw(data.cast::<Releaser>()) });
         return Err(crate::js::Failure::Napi(status, "create threadsafe function"));
     }
-    // SAFETY: a live threadsafe function of this env; unref'd so it never keeps Node running.
-    check(unsafe { sys::napi_unref_threadsafe_function(js.env, tsfn) }, "unref threadsafe function")?;
+    check(
+        // SAFETY: a live threadsafe function of this env; unref'd so it never keeps Node running.
+        unsafe { sys::napi_unref_threadsafe_function(js.env, tsfn) },
+        "unref threadsafe function",
+    )?;
     *releaser.tsfn.lock().unwrap_or_else(|e| e.into_inner()) = Some(Tsfn(tsfn));
     all.push((js.env as usize, releaser.clone()));
     Ok(releaser)
