@@ -9,8 +9,14 @@
 // Each figure is the median (and min) of per-call times, each call timed alone with
 // process.hrtime; views are released (detached) after each timed call so 1e8-element views do
 // not pile up. The 1e8 array takes 800 MB, its copy another 800 MB.
+//
+// V8 counts every ArrayBuffer's backing store, external ones included, as external memory and
+// reacts to a jump of hundreds of MB with GC work inside the call that made it: the `major GCs`
+// column counts mark-compacts during each scenario, and `new ArrayBuffer(n)` (then detached) is
+// V8's own allocation of the same size under the same heuristic, for comparison.
 import { cpus } from 'node:os'
 import { relative } from 'node:path'
+import { constants, PerformanceObserver } from 'node:perf_hooks'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { python, releaseBuffer, view } from 'pynode'
@@ -28,6 +34,22 @@ const median = (xs) => {
 
 python.exec('import numpy as np')
 const np = python.import('numpy')
+
+let majorGCs = 0
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) if (e.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majorGCs++
+}).observe({ entryTypes: ['gc'] })
+
+/** [name, µs[], major GCs] for a scenario. */
+async function scenario(name, n, call, after) {
+  await nextTurn()
+  const before = majorGCs
+  const us = await time(n, call, after)
+  await nextTurn() // GC entries are delivered asynchronously
+  return [name, us, majorGCs - before]
+}
+
+const detach = (ab) => structuredClone(ab, { transfer: [ab] })
 
 /** Per-call µs of `call()`, each timed alone; `after(result)` runs untimed. */
 async function time(n, call, after) {
@@ -50,23 +72,25 @@ for (const elements of SIZES) {
   if (check.length !== elements || check[elements - 1] !== 1) throw new Error('buffer() does not show the array')
   releaseBuffer(check)
   const label = elements.toExponential(0).replace('+', '')
-  rows.push([`buffer()          ${label}`, await time(reps(elements, false), () => a.buffer(), releaseBuffer)])
-  rows.push([
-    `tensor()          ${label}`,
-    await time(
-      reps(elements, false),
+  const n = reps(elements, false)
+  rows.push(await scenario(`buffer()             ${label}`, n, () => a.buffer(), releaseBuffer))
+  rows.push(
+    await scenario(
+      `tensor()             ${label}`,
+      n,
       () => a.tensor(),
       (t) => t[Symbol.dispose](),
     ),
-  ])
-  rows.push([
-    `copy: tobytes()   ${label}`,
-    await time(
+  )
+  rows.push(await scenario(`V8: new ArrayBuffer  ${label}`, n, () => new ArrayBuffer(elements * 8), detach))
+  rows.push(
+    await scenario(
+      `copy: tobytes()      ${label}`,
       reps(elements, true),
       () => a.callMethod('tobytes'),
       () => {},
     ),
-  ])
+  )
   a[Symbol.dispose]()
   await nextTurn()
 }
@@ -93,7 +117,7 @@ const roundTrips = [
 ]
 for (const [name, run] of roundTrips) {
   if (run() !== expected) throw new Error(`${name}: wrong sum`)
-  rows.push([name, await time(QUICK ? 10 : 30, run, () => {})])
+  rows.push(await scenario(name, QUICK ? 10 : 30, run, () => {}))
 }
 
 const env = ['BENCH_QUICK', 'PYNODE_PYTHON', 'PYNODE_NATIVE_DIR', 'VIRTUAL_ENV']
@@ -110,8 +134,8 @@ console.log(`python:  ${info.version} (${info.executable}), numpy ${np.get('__ve
 console.log(`node:    ${process.version} on ${process.platform}-${process.arch}, ${cpus().length} x ${cpus()[0]?.model ?? '?'}`)
 console.log('')
 const f = (x) => (x >= 1000 ? x.toFixed(0) : x.toFixed(2))
-const table = [['scenario', 'median µs', 'min µs', 'calls']]
-for (const [name, us] of rows) table.push([name, f(median(us)), f(Math.min(...us)), String(us.length)])
+const table = [['scenario', 'median µs', 'min µs', 'calls', 'major GCs']]
+for (const [name, us, gcs] of rows) table.push([name, f(median(us)), f(Math.min(...us)), String(us.length), String(gcs)])
 const widths = table[0].map((_, c) => Math.max(...table.map((row) => row[c].length)))
 for (const [i, row] of table.entries()) {
   console.log(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '))

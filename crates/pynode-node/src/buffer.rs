@@ -5,8 +5,13 @@
 //! Ownership: each external ArrayBuffer made here owns a [`Lent`] (a Python buffer export or a
 //! DLPack tensor). V8 frees the backing store when the last ArrayBuffer using it is collected,
 //! or when it is detached (`releaseBuffer`); Node then runs [`finalize_lent`] on the JS thread,
-//! which queues the Python-side release (never waiting for the GIL) and gives back the external
-//! memory it reported to V8.
+//! which queues the Python-side release (never waiting for the GIL).
+//!
+//! External memory accounting: V8 itself reports every ArrayBuffer's backing store, external
+//! ones included, to its external-memory counter (`ArrayBufferSweeper` calls
+//! `AdjustAmountOfExternalAllocatedMemory` with its length when the ArrayBuffer is made, and
+//! takes it back when it is freed), so GC pressure already matches the memory a view holds;
+//! `napi_adjust_external_memory` on top would count it twice. buffer.spec.ts checks the counter.
 
 use crate::gil::enter;
 use crate::handle;
@@ -41,7 +46,6 @@ impl Lent {
 
 struct Held {
     lent: Lent,
-    bytes: usize,
 }
 
 pub fn typed_array_type(element: Element) -> sys::napi_typedarray_type {
@@ -117,13 +121,10 @@ pub fn check_aligned(data: *const u8, element: Element, what: &str) -> R<()> {
     Ok(())
 }
 
-unsafe extern "C" fn finalize_lent(env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
+unsafe extern "C" fn finalize_lent(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
     // SAFETY: `hint` is the Box<Held> leaked by `shared_typed_array`; Node calls this once,
     // on the JS thread, when the backing store is freed.
     let held = unsafe { Box::from_raw(hint.cast::<Held>()) };
-    let mut adjusted = 0i64;
-    // SAFETY: env is the live environment running this finalizer.
-    unsafe { sys::napi_adjust_external_memory(env, -(held.bytes as i64), &mut adjusted) };
     held.lent.release_deferred();
 }
 
@@ -133,7 +134,7 @@ pub fn shared_typed_array(js: Js, element: Element, data: *mut u8, bytes: usize,
     if bytes == 0 {
         return copied_typed_array(js, element, 0, |_| Ok(()));
     }
-    let held = Box::into_raw(Box::new(Held { lent, bytes }));
+    let held = Box::into_raw(Box::new(Held { lent }));
     let mut ab = ptr::null_mut();
     // SAFETY: `data` is valid for `bytes` bytes while `held` lives. Owner of the ArrayBuffer's
     // memory: the Python export or DLPack tensor in `held`; released by `finalize_lent` when V8
@@ -154,12 +155,6 @@ pub fn shared_typed_array(js: Js, element: Element, data: *mut u8, bytes: usize,
             Ok(())
         });
     }
-    let mut adjusted = 0i64;
-    check(
-        // SAFETY: live env; the matching decrease is in finalize_lent.
-        unsafe { sys::napi_adjust_external_memory(js.env, bytes as i64, &mut adjusted) },
-        "adjust external memory",
-    )?;
     check(
         // SAFETY: a fresh ArrayBuffer of this env, tagged once.
         unsafe { sys::napi_type_tag_object(js.env, ab, &TAG) },
