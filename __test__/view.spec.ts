@@ -144,3 +144,12 @@ test('GC (child process, --expose-gc): Python keeps the JS memory alive, and fre
   t.is(r.sumWhileHeld, 3e6)
   t.true(r.collectedAfterRelease)
 })
+
+test('a worker that lent memory exits: Python gets a BufferError instead of freed memory; drops on Python threads release JS memory', (t) => {
+  const result = runNodeFile(join(FIXTURES, 'view-worker-child.js'), { nodeArgs: ['--expose-gc'] })
+  t.is(result.status, 0, result.stderr)
+  const r = childJson<{ sumInWorker: number; afterExit: string; collectedAfterPythonThreadDrop: boolean }>(result)
+  t.is(r.sumInWorker, 6)
+  t.regex(r.afterExit, /JS memory behind this JSView is gone.*worker/)
+  t.true(r.collectedAfterPythonThreadDrop)
+})

@@ -17,15 +17,25 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
 use std::os::raw::c_int;
 
+/// What keeps JS memory alive on the JS side; dropped (with the GIL held, on any thread) when
+/// Python frees the view.
+pub trait Keeper: Send {
+    /// False once the JS environment that lent the memory is gone (a worker thread exited):
+    /// the memory was freed with it, so the view refuses new exports.
+    fn alive(&self) -> bool;
+}
+
 /// JS memory and what keeps it alive on the JS side.
 pub struct JsMemory {
     pub data: *mut u8,
     /// Bytes.
     pub len: usize,
     pub element: Element,
-    /// Dropped (with the GIL held, on any thread) when Python frees the view.
-    pub keeper: Box<dyn Send>,
+    pub keeper: Box<dyn Keeper>,
 }
+
+const GONE: &str = "the JS memory behind this JSView is gone: the JS environment (worker thread) that lent it \
+                    has exited; keep Python objects made from a worker's view() no longer than the worker";
 
 struct Inner {
     mem: JsMemory,
@@ -181,6 +191,10 @@ unsafe extern "C" fn get_buffer(obj: *mut ffi::PyObject, view: *mut Py_buffer, f
         PyBufferError::new_err("NULL view").restore(py);
         return -1;
     }
+    if !inner.mem.keeper.alive() {
+        PyBufferError::new_err(GONE).restore(py);
+        return -1;
+    }
     let mem = &inner.mem;
     // An empty typed array may have a NULL data pointer; consumers expect a real address.
     let data = if mem.data.is_null() {
@@ -279,6 +293,9 @@ fn export(
     let Some(inner) = inner_of(obj) else {
         return Err(PyBufferError::new_err("this JSView has no memory"));
     };
+    if !inner.mem.keeper.alive() {
+        return Err(PyBufferError::new_err(GONE));
+    }
     let mem = &inner.mem;
     let data = if mem.data.is_null() {
         std::ptr::NonNull::<u64>::dangling().as_ptr().cast()
@@ -308,6 +325,11 @@ mod tests {
     use std::sync::Arc;
 
     struct Flag(Arc<AtomicBool>);
+    impl Keeper for Flag {
+        fn alive(&self) -> bool {
+            true
+        }
+    }
     impl Drop for Flag {
         fn drop(&mut self) {
             self.0.store(true, Ordering::SeqCst);

@@ -4,8 +4,10 @@
 //! Python holds the view. Python may free the view on any thread (a GC'd handle is released by
 //! pynode's release thread), but a napi reference may only be deleted on its JS thread: the
 //! [`Keeper`] therefore sends it to a per-environment threadsafe function, unref'd so it never
-//! keeps Node alive. At environment teardown the threadsafe function is finalized, and
-//! references still held by Python are left to die with the environment.
+//! keeps Node alive. At environment teardown (a worker thread exiting) the threadsafe function is
+//! finalized, references still held by Python die with the environment, and so does the memory:
+//! from then on the JSView refuses new exports (`Keeper::alive`). Exports made before (a numpy
+//! array over a worker's memory) cannot be recalled; the README says not to keep them.
 //!
 //! Detaching is handled in js/buffer.ts: a detached ArrayBuffer is refused there (Node-API's
 //! detached test cannot tell it from an empty one), and a shared one is marked untransferable.
@@ -44,6 +46,12 @@ struct Keeper {
 // SAFETY: the reference is never used off its JS thread: Drop only hands it to the threadsafe
 // function, whose callback deletes it on that thread.
 unsafe impl Send for Keeper {}
+
+impl view::Keeper for Keeper {
+    fn alive(&self) -> bool {
+        self.releaser.tsfn.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+}
 
 impl Drop for Keeper {
     fn drop(&mut self) {
