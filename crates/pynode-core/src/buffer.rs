@@ -121,7 +121,7 @@ struct Export(Box<Py_buffer>);
 // memory may be read anywhere as long as the export lives, which is the point of holding it.
 unsafe impl Send for Export {}
 
-impl Export {
+impl gil::Release for Export {
     fn release(mut self, _py: Python<'_>) {
         // SAFETY: `_py` proves the GIL is held; the view was filled by a successful
         // PyObject_GetBuffer and is released exactly once (self is consumed).
@@ -131,7 +131,7 @@ impl Export {
 
 /// One buffer export of a Python object, released on drop (or [`PyBuffer::release_deferred`]).
 pub struct PyBuffer {
-    export: Option<Export>,
+    export: gil::Held<Export>,
 }
 
 impl PyBuffer {
@@ -148,15 +148,12 @@ impl PyBuffer {
             return Err(Error::fetch(obj.py()));
         }
         Ok(PyBuffer {
-            export: Some(Export(view)),
+            export: gil::Held::new(Export(view)),
         })
     }
 
     fn view(&self) -> &Py_buffer {
-        match &self.export {
-            Some(export) => &export.0,
-            None => unreachable!("a PyBuffer is only emptied when it is consumed"),
-        }
+        &self.export.get().0
     }
 
     /// Start of the exported memory.
@@ -255,18 +252,8 @@ impl PyBuffer {
     }
 
     /// Releases through the queue even where the GIL is held: for GC finalizers.
-    pub fn release_deferred(mut self) {
-        if let Some(export) = self.export.take() {
-            gil::defer(move |py| export.release(py));
-        }
-    }
-}
-
-impl Drop for PyBuffer {
-    fn drop(&mut self) {
-        if let Some(export) = self.export.take() {
-            gil::release_with_gil(move |py| export.release(py));
-        }
+    pub fn release_deferred(self) {
+        self.export.release_deferred();
     }
 }
 

@@ -177,8 +177,10 @@ impl Managed {
             }
         }
     }
+}
 
-    fn delete(self, _py: Python<'_>) {
+impl gil::Release for Managed {
+    fn release(self, _py: Python<'_>) {
         // SAFETY: each deleter is the producer's own, called exactly once (self is consumed)
         // with the struct it belongs to; the spec allows a NULL deleter.
         unsafe {
@@ -253,7 +255,7 @@ impl TensorInfo {
 
 /// A DLPack tensor consumed from a producer; its deleter runs when this is dropped.
 pub struct Tensor {
-    managed: Option<Managed>,
+    managed: gil::Held<Managed>,
 }
 
 impl Tensor {
@@ -317,14 +319,13 @@ impl Tensor {
         if unsafe { ffi::PyCapsule_SetName(cap, used.as_ptr()) } != 0 {
             return Err(Error::fetch(capsule.py()));
         }
-        Ok(Tensor { managed: Some(managed) })
+        Ok(Tensor {
+            managed: gil::Held::new(managed),
+        })
     }
 
     fn managed(&self) -> &Managed {
-        match &self.managed {
-            Some(m) => m,
-            None => unreachable!("a Tensor is only emptied when it is consumed"),
-        }
+        self.managed.get()
     }
 
     /// Shape, strides, dtype and device, as JS will see them.
@@ -403,18 +404,8 @@ impl Tensor {
     }
 
     /// Calls the deleter through the queue even where the GIL is held: for GC finalizers.
-    pub fn release_deferred(mut self) {
-        if let Some(managed) = self.managed.take() {
-            gil::defer(move |py| managed.delete(py));
-        }
-    }
-}
-
-impl Drop for Tensor {
-    fn drop(&mut self) {
-        if let Some(managed) = self.managed.take() {
-            gil::release_with_gil(move |py| managed.delete(py));
-        }
+    pub fn release_deferred(self) {
+        self.managed.release_deferred();
     }
 }
 
@@ -435,6 +426,23 @@ struct Exported<M> {
     strides: [i64; 1],
     /// Keeps the exporting object (and so the memory) alive until the consumer deletes this.
     owner: Option<PyRef>,
+}
+
+/// Leaks a capsule payload and points its tensor's shape and strides into it.
+fn leak<M>(managed: M, len: usize, owner: Option<PyRef>, tensor: fn(&mut M) -> &mut DLTensor) -> *mut c_void {
+    let boxed = Box::into_raw(Box::new(Exported {
+        managed,
+        shape: [len as i64],
+        strides: [1],
+        owner,
+    }));
+    // SAFETY: a fresh, leaked allocation, freed only by its deleter; shape and strides live in
+    // it for as long.
+    let payload = unsafe { &mut *boxed };
+    let t = tensor(&mut payload.managed);
+    t.shape = payload.shape.as_mut_ptr();
+    t.strides = payload.strides.as_mut_ptr();
+    boxed.cast()
 }
 
 unsafe extern "C" fn delete_legacy(m: *mut DLManagedTensor) {
@@ -493,41 +501,21 @@ pub fn capsule<'py>(
     let py = owner.py();
     let owner = Some(PyRef::new(owner.clone()));
     let (ptr, name): (*mut c_void, &CStr) = if versioned {
-        let boxed = Box::into_raw(Box::new(Exported {
-            managed: DLManagedTensorVersioned {
-                version: DLPackVersion { major: 1, minor: 0 },
-                manager_ctx: std::ptr::null_mut(),
-                deleter: Some(delete_versioned),
-                flags: 0,
-                dl_tensor: tensor,
-            },
-            shape: [len as i64],
-            strides: [1],
-            owner,
-        }));
-        // SAFETY: boxed is a fresh, leaked allocation; shape/strides live in it until the deleter.
-        unsafe {
-            (*boxed).managed.dl_tensor.shape = (*boxed).shape.as_mut_ptr();
-            (*boxed).managed.dl_tensor.strides = (*boxed).strides.as_mut_ptr();
-        }
-        (boxed.cast(), VERSIONED)
+        let managed = DLManagedTensorVersioned {
+            version: DLPackVersion { major: 1, minor: 0 },
+            manager_ctx: std::ptr::null_mut(),
+            deleter: Some(delete_versioned),
+            flags: 0,
+            dl_tensor: tensor,
+        };
+        (leak(managed, len, owner, |m| &mut m.dl_tensor), VERSIONED)
     } else {
-        let boxed = Box::into_raw(Box::new(Exported {
-            managed: DLManagedTensor {
-                dl_tensor: tensor,
-                manager_ctx: std::ptr::null_mut(),
-                deleter: Some(delete_legacy),
-            },
-            shape: [len as i64],
-            strides: [1],
-            owner,
-        }));
-        // SAFETY: as above.
-        unsafe {
-            (*boxed).managed.dl_tensor.shape = (*boxed).shape.as_mut_ptr();
-            (*boxed).managed.dl_tensor.strides = (*boxed).strides.as_mut_ptr();
-        }
-        (boxed.cast(), LEGACY)
+        let managed = DLManagedTensor {
+            dl_tensor: tensor,
+            manager_ctx: std::ptr::null_mut(),
+            deleter: Some(delete_legacy),
+        };
+        (leak(managed, len, owner, |m| &mut m.dl_tensor), LEGACY)
     };
     // SAFETY: ptr is non-NULL and name static; the destructor deletes the payload unless a
     // consumer renamed the capsule (then the consumer calls the deleter).

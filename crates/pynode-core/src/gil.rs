@@ -160,17 +160,17 @@ impl Drop for PyRef {
 }
 
 /// A release waiting for a thread that holds the GIL.
-enum Release {
+enum Queued {
     Decref(NonNull<ffi::PyObject>),
     /// Any other release that needs the GIL: a `PyBuffer_Release`, a DLPack deleter (issue 4).
     Run(Box<dyn FnOnce(Python<'_>) + Send>),
 }
 // SAFETY: a queued pointer is only decref'd by a thread holding the GIL (drain_pending); `Run`
 // closures are Send themselves.
-unsafe impl Send for Release {}
+unsafe impl Send for Queued {}
 
 struct Pending {
-    queue: Mutex<Vec<Release>>,
+    queue: Mutex<Vec<Queued>>,
     wake: Condvar,
 }
 
@@ -182,13 +182,13 @@ static PENDING_LEN: AtomicUsize = AtomicUsize::new(0);
 static RELEASE_THREAD: OnceLock<()> = OnceLock::new();
 
 fn queue_decref(ptr: NonNull<ffi::PyObject>) {
-    queue(Release::Decref(ptr));
+    queue(Queued::Decref(ptr));
 }
 
 /// Runs `release` later, on a thread that holds the GIL (the next burst or the release thread).
 /// For GC finalizers and any thread that must not wait for the GIL.
 pub fn defer(release: impl FnOnce(Python<'_>) + Send + 'static) {
-    queue(Release::Run(Box::new(release)));
+    queue(Queued::Run(Box::new(release)));
 }
 
 /// Runs `release` now if this thread holds the GIL, else [`defer`]s it.
@@ -201,7 +201,7 @@ pub fn release_with_gil(release: impl FnOnce(Python<'_>) + Send + 'static) {
     }
 }
 
-fn queue(item: Release) {
+fn queue(item: Queued) {
     let mut queue = PENDING.queue.lock().unwrap_or_else(|e| e.into_inner());
     queue.push(item);
     PENDING_LEN.store(queue.len(), Ordering::Release);
@@ -226,6 +226,44 @@ fn spawn_release_thread() {
     drop(spawned);
 }
 
+/// Something owned outside Python that must be released once, with the GIL held (a buffer
+/// export, a DLPack tensor).
+pub trait Release: Send + 'static {
+    fn release(self, py: Python<'_>);
+}
+
+/// Owns a [`Release`] and releases it when dropped: at once where the GIL is held, else queued.
+pub struct Held<T: Release>(Option<T>);
+
+impl<T: Release> Held<T> {
+    pub fn new(value: T) -> Self {
+        Held(Some(value))
+    }
+
+    pub fn get(&self) -> &T {
+        match &self.0 {
+            Some(value) => value,
+            None => unreachable!("a Held is only emptied when it is consumed"),
+        }
+    }
+
+    /// Releases through the queue even where the GIL is held: for GC finalizers, which must
+    /// not run Python code in the middle of a JS garbage collection.
+    pub fn release_deferred(mut self) {
+        if let Some(value) = self.0.take() {
+            defer(move |py| value.release(py));
+        }
+    }
+}
+
+impl<T: Release> Drop for Held<T> {
+    fn drop(&mut self) {
+        if let Some(value) = self.0.take() {
+            release_with_gil(move |py| value.release(py));
+        }
+    }
+}
+
 /// Runs every queued release. Cheap when the queue is empty (one atomic load).
 pub fn drain_pending(py: Python<'_>) {
     if PENDING_LEN.load(Ordering::Acquire) == 0 {
@@ -240,8 +278,8 @@ pub fn drain_pending(py: Python<'_>) {
     for item in batch {
         match item {
             // SAFETY: `py` proves the GIL is held; each queued pointer is an owned reference.
-            Release::Decref(ptr) => unsafe { ffi::Py_DECREF(ptr.as_ptr()) },
-            Release::Run(release) => release(py),
+            Queued::Decref(ptr) => unsafe { ffi::Py_DECREF(ptr.as_ptr()) },
+            Queued::Run(release) => release(py),
         }
     }
 }

@@ -160,8 +160,23 @@ unsafe extern "C" fn new_refused(
 ) -> *mut ffi::PyObject {
     // SAFETY: the GIL is held in a tp_new slot.
     let py = unsafe { Python::assume_attached() };
-    pyo3::exceptions::PyTypeError::new_err("pynode.JSView objects are made from JS, by pynode's view()").restore(py);
-    std::ptr::null_mut()
+    to_python(
+        py,
+        Err(pyo3::exceptions::PyTypeError::new_err(
+            "pynode.JSView objects are made from JS, by pynode's view()",
+        )),
+    )
+}
+
+/// A slot's or method's return value: a new reference, or NULL with the exception set.
+fn to_python(py: Python<'_>, result: PyResult<Bound<'_, PyAny>>) -> *mut ffi::PyObject {
+    match result {
+        Ok(obj) => obj.into_ptr(),
+        Err(err) => {
+            err.restore(py);
+            std::ptr::null_mut()
+        }
+    }
 }
 
 unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
@@ -242,13 +257,7 @@ unsafe extern "C" fn dlpack_method(
 ) -> *mut ffi::PyObject {
     // SAFETY: the GIL is held in a method call.
     let py = unsafe { Python::assume_attached() };
-    match export(py, obj, args, kwargs) {
-        Ok(capsule) => capsule.into_ptr(),
-        Err(err) => {
-            err.restore(py);
-            std::ptr::null_mut()
-        }
-    }
+    to_python(py, export(py, obj, args, kwargs))
 }
 
 /// `__dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None)`.
@@ -308,13 +317,7 @@ fn export(
 unsafe extern "C" fn dlpack_device(_obj: *mut ffi::PyObject, _args: *mut ffi::PyObject) -> *mut ffi::PyObject {
     // SAFETY: the GIL is held in a method call.
     let py = unsafe { Python::assume_attached() };
-    match (1i32, 0i32).into_pyobject(py) {
-        Ok(t) => t.into_ptr(),
-        Err(err) => {
-            err.restore(py);
-            std::ptr::null_mut()
-        }
-    }
+    to_python(py, (1i32, 0i32).into_pyobject(py).map(|t| t.into_any()))
 }
 
 #[cfg(test)]
