@@ -7,6 +7,14 @@
  * m.callMethod('scale', 21, kw({ factor: 2 })) // 42
  */
 
+export {
+  AsyncQueue,
+  type AsyncQueueOptions,
+  type IterateOptions,
+  PyAsyncIterator,
+  TaskGroup,
+  type TaskGroupOptions,
+} from './async'
 export { type BufferOptions, releaseBuffer, Tensor, type TypedArray, view } from './buffer'
 export { candidates, type FoundPython, findPython, type PythonSource, type TriedPython } from './discovery'
 export {
@@ -19,7 +27,9 @@ export {
   PynodeError,
   PythonError,
   type PythonErrorDetails,
+  PythonErrorGroup,
   PythonNotFoundError,
+  UnsupportedError,
 } from './errors'
 export { KwArgs, kw, PyObject } from './object'
 export { type PyProxy, proxy, unproxy } from './proxy'

@@ -31,6 +31,7 @@
 //! CPython 3.9–3.13; the few non-limited but exported functions it needs for speed are
 //! declared in [`ffi_ext`].
 
+pub mod aio;
 pub mod buffer;
 pub mod dlpack;
 pub mod error;
