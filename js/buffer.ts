@@ -15,7 +15,6 @@ import { markAsUntransferable } from 'node:worker_threads'
 import { BufferError, InvalidArgumentError } from './errors'
 import type { Native, NativeHandle } from './native'
 import { HANDLE, type PyObject } from './object'
-import { python } from './python'
 
 /** Every TypedArray kind pynode hands out or accepts. */
 export type TypedArray =
@@ -60,7 +59,12 @@ export function bindBufferNative(native: Native): void {
 }
 
 function native(): Native {
-  if (!N) python.start()
+  if (!N) {
+    // Required here, not imported at the top: python.ts imports (through object.ts) this module,
+    // and a top-level import would run python.ts before the modules it needs are initialized.
+    const { python } = require('./python') as typeof import('./python')
+    python.start()
+  }
   return N as Native
 }
 
