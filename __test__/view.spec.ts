@@ -1,9 +1,11 @@
 // view(): JS memory lent to Python without a copy, as a pynode.JSView (issue 4).
+import { existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MessageChannel } from 'node:worker_threads'
 import test from 'ava'
 import { BufferError, InvalidArgumentError, PythonError, python, view } from '../js/index'
-import { childJson, FIXTURES, loadFixture, runNodeFile } from './_helpers'
+import { childJson, FIXTURES, loadFixture, runNode, runNodeFile } from './_helpers'
 
 loadFixture('buffer_fixture')
 python.exec('import numpy as np')
@@ -153,3 +155,27 @@ test('a worker that lent memory exits: Python gets a BufferError instead of free
   t.regex(r.afterExit, /JS memory behind this JSView is gone.*worker/)
   t.true(r.collectedAfterPythonThreadDrop)
 })
+
+// The JSView type uses a buffer slot the limited API names only from 3.11: check that the same
+// binary serves it (and buffer()) on every other CPython here (their pyenv builds have no numpy).
+for (const version of ['3.9.18', '3.10.13', '3.12.1', '3.13.0']) {
+  const [major, minor] = version.split('.')
+  const executable = `/root/.pyenv/versions/${version}/bin/python${major}.${minor}`
+  if (!existsSync(executable)) continue
+  test(`view() and buffer() on CPython ${version} (same binary)`, (t) => {
+    const result = runNode(
+      `
+      const { python, view } = pynode
+      const xs = new Float64Array([1.5, 2, 3])
+      const m = python.module('versions', 'import array\\ndef poke(v):\\n    m = memoryview(v)\\n    m[1] = 7.0\\n    return [m.format, m.tolist(), type(v.__dlpack__(max_version=(1, 0))).__name__]\\na = array.array("i", [1, 2, 3])')
+      const poked = m.callMethod('poke', view(xs))
+      const ints = m.getObject('a').buffer()
+      ints[0] = 9
+      console.log(JSON.stringify({ version: python.info.version, poked, js: [...xs], kind: ints.constructor.name, a0: python.eval('__import__("versions").a[0]') }))
+      `,
+      { cwd: tmpdir(), env: { PYNODE_PYTHON: executable } },
+    )
+    t.is(result.status, 0, result.stderr)
+    t.deepEqual(childJson(result), { version, poked: ['d', [1.5, 7, 3], 'PyCapsule'], js: [1.5, 7, 3], kind: 'Int32Array', a0: 9 })
+  })
+}
