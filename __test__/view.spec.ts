@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MessageChannel } from 'node:worker_threads'
 import test from 'ava'
-import { BufferError, InvalidArgumentError, PythonError, python, view } from '../js/index'
+import { BufferError, InvalidArgumentError, PythonError, python, releaseBuffer, view } from '../js/index'
 import { childJson, FIXTURES, loadFixture, runNode, runNodeFile } from './_helpers'
 
 loadFixture('buffer_fixture')
@@ -114,6 +114,15 @@ test('a lent ArrayBuffer is never detached: structuredClone and postMessage copy
   port2.close()
   t.is(xs.buffer.byteLength, 24)
   t.deepEqual(python.evalObject('lambda v: memoryview(v).tolist()').call(v), [1, 2, 3])
+})
+
+test('memory from buffer() lent back with view() is not detached by releaseBuffer() while Python may use it', (t) => {
+  using a = python.evalObject("np.arange(3, dtype='float64')")
+  const xs = a.buffer() as Float64Array
+  using v = view(xs)
+  t.false(releaseBuffer(xs))
+  t.is(xs.length, 3)
+  t.deepEqual(python.evalObject('lambda v: memoryview(v).tolist()').call(v), [0, 1, 2])
 })
 
 test('a detached ArrayBuffer is a BufferError (reason detached)', (t) => {

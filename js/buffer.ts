@@ -53,6 +53,9 @@ export interface RawTensor {
 
 let N: Native | undefined
 
+/** ArrayBuffers lent to Python by view(): never detached by releaseBuffer() (Python points into them). */
+const lent = new WeakSet<object>()
+
 /** Called once the binding is loaded (by object.ts's bindNative). */
 export function bindBufferNative(native: Native): void {
   N = native
@@ -146,12 +149,14 @@ export class Tensor implements Disposable {
 /**
  * Releases the Python memory behind a TypedArray from `buffer()` or `tensor()` now, instead of
  * when it is garbage collected: its ArrayBuffer is detached (every view of it then has length
- * 0). Returns `false`, and does nothing, for any other TypedArray or ArrayBuffer.
+ * 0). Returns `false`, and does nothing, for any other TypedArray or ArrayBuffer, and for one
+ * lent back to Python with `view()` (Python points into it; it is released when collected).
  */
 export function releaseBuffer(memory: ArrayBufferView | ArrayBufferLike): boolean {
   const ab = ArrayBuffer.isView(memory) ? memory.buffer : memory
-  if (!(ab instanceof ArrayBuffer)) return false
-  return native().releaseBuffer(ab)
+  // No pynode buffer exists before the binding is loaded: nothing to release, nothing to start.
+  if (!(ab instanceof ArrayBuffer) || lent.has(ab) || !N) return false
+  return N.releaseBuffer(ab)
 }
 
 /** Whether `ab` is detached (Node 20 has no `ArrayBuffer.prototype.detached`). */
@@ -197,6 +202,9 @@ export function view(memory: ArrayBufferView | ArrayBuffer | SharedArrayBuffer):
     ArrayBuffer.isView(memory) || !shared ? (memory as ArrayBufferView | ArrayBuffer) : new Uint8Array(ab),
   ) as PyObject
   // Never detach memory Python points at: postMessage/structuredClone now copy it instead.
-  if (!shared) markAsUntransferable(ab)
+  if (!shared) {
+    markAsUntransferable(ab)
+    lent.add(ab)
+  }
   return v
 }
