@@ -98,6 +98,23 @@ export class InvalidArgumentError extends PynodeError {
   }
 }
 
+/** Why memory could not be shared (see {@link BufferError}). */
+export type BufferErrorReason = 'format' | 'not-contiguous' | 'readonly' | 'misaligned' | 'strides' | 'dlpack' | 'detached' | 'resizable'
+
+/**
+ * Memory could not be shared as asked by `buffer()`, `tensor()` or `view()`. `reason` says why:
+ * a format no TypedArray holds, a non-contiguous buffer without `{ copy: true }`, read-only
+ * memory with `{ copy: false }`, a detached or resizable ArrayBuffer, no `__dlpack__`…
+ */
+export class BufferError extends PynodeError {
+  readonly reason: BufferErrorReason
+
+  constructor(message: string, reason: BufferErrorReason) {
+    super(message, 'ERR_PYNODE_BUFFER')
+    this.reason = reason
+  }
+}
+
 /** A feature the running Python does not have (e.g. asyncio.TaskGroup before 3.11). */
 export class UnsupportedError extends PynodeError {
   constructor(message: string) {
@@ -143,6 +160,8 @@ export function makeError(kind: string, message: string, details: unknown): Erro
       return new InterpreterError(message)
     case 'invalid-argument':
       return new InvalidArgumentError(message)
+    case 'buffer':
+      return new BufferError(message, (details as { reason: BufferErrorReason }).reason)
     default:
       return new PynodeError(message, 'ERR_PYNODE_INTERNAL')
   }

@@ -8,6 +8,7 @@ export const {
   TaskGroup,
   candidates,
   findPython,
+  BufferError,
   ConversionError,
   DisposedError,
   InterpreterError,
@@ -23,5 +24,8 @@ export const {
   proxy,
   unproxy,
   python,
+  releaseBuffer,
+  Tensor,
+  view,
 } = pynode
 export type * from './index.js'

@@ -6,6 +6,7 @@
  * const m = python.module('demo', 'def scale(x, factor=1):\n    return x * factor')
  * m.callMethod('scale', 21, kw({ factor: 2 })) // 42
  */
+
 export {
   AsyncQueue,
   type AsyncQueueOptions,
@@ -14,8 +15,11 @@ export {
   TaskGroup,
   type TaskGroupOptions,
 } from './async'
+export { type BufferOptions, releaseBuffer, Tensor, type TypedArray, view } from './buffer'
 export { candidates, type FoundPython, findPython, type PythonSource, type TriedPython } from './discovery'
 export {
+  BufferError,
+  type BufferErrorReason,
   ConversionError,
   DisposedError,
   InterpreterError,

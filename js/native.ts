@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import type { RawTensor, TypedArray } from './buffer'
 import { InterpreterError } from './errors'
 
 /** An opaque native handle (a type-tagged napi external). */
@@ -45,6 +46,10 @@ export interface Native {
   release(h: NativeHandle): boolean
   isDisposed(h: NativeHandle): boolean
   stats(): NativeStats
+  buffer(h: NativeHandle, copy: boolean | undefined): TypedArray
+  releaseBuffer(ab: ArrayBuffer): boolean
+  tensor(h: NativeHandle, copy: boolean | undefined): RawTensor
+  view(memory: ArrayBufferView | ArrayBuffer): unknown
   asyncInit(settle: (batch: unknown[]) => void, loops: number): number
   asyncSubmit(op: number, loop: number, id: number, asObject: boolean, target: unknown, args: unknown, kwargs: unknown): void
   asyncControl(op: number, loop: number, id: number, n?: number, name?: string, message?: string): void

@@ -4,6 +4,7 @@
  */
 import { inspect } from 'node:util'
 import { callAsync, type IterateOptions, iterateCall, iterateObject, type PyAsyncIterator } from './async'
+import { type BufferOptions, bindBufferNative, bufferOf, type Tensor, type TypedArray, tensorOf } from './buffer'
 import { InvalidArgumentError } from './errors'
 import type { Native, NativeHandle } from './native'
 
@@ -18,6 +19,7 @@ let N: Native
 /** Called once the binding is loaded. */
 export function bindNative(native: Native): void {
   N = native
+  bindBufferNative(native)
 }
 
 /** Keyword arguments for a call: `fn.call(1, kw({ scale: 2 }))`. */
@@ -199,6 +201,22 @@ export class PyObject implements Disposable, Iterable<unknown>, AsyncIterable<un
   /** The name of the object's Python type, e.g. `'ndarray'`. */
   get typeName(): string {
     return N.describe(this[HANDLE], 2)
+  }
+
+  /**
+   * The object's buffer (bytes, bytearray, memoryview, array.array, numpy…) as a TypedArray of
+   * its element type, over Python's memory without a copy; it keeps the buffer alive until it
+   * is collected or `releaseBuffer()`d. Read-only buffers are copied unless `{ copy: false }`;
+   * non-contiguous ones need `{ copy: true }`. See README, "Zero-copy memory".
+   * @example np.callMethodObject('arange', 3.0).buffer() // Float64Array [0, 1, 2]
+   */
+  buffer(options?: BufferOptions): TypedArray {
+    return bufferOf(this[HANDLE], options)
+  }
+
+  /** The object's DLPack tensor (`__dlpack__`: numpy, torch, jax, cupy…) as a disposable {@link Tensor}. */
+  tensor(options?: BufferOptions): Tensor {
+    return tensorOf(this[HANDLE], options)
   }
 
   /** Whether `[Symbol.dispose]()` has released this handle. */

@@ -223,6 +223,27 @@ pub enum Error {
     Interpreter(String),
     /// An argument had the wrong type or value (a module name with a NUL byte…).
     InvalidArgument(String),
+    /// Memory could not be shared as asked (buffers, DLPack, JS views: issue 4).
+    Buffer(BufferError),
+}
+
+/// Why memory could not be shared: `reason` is a stable word (`format`, `not-contiguous`,
+/// `readonly`, `misaligned`, `strides`, `dlpack`, `detached`, `resizable`), the message says
+/// what to do instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BufferError {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Error {
+    /// A [`BufferError`] with a stable `reason` and a message saying what to do instead.
+    pub fn buffer(reason: &'static str, message: impl Into<String>) -> Error {
+        Error::Buffer(BufferError {
+            reason,
+            message: message.into(),
+        })
+    }
 }
 
 impl Error {
@@ -252,6 +273,7 @@ impl fmt::Display for Error {
             Error::Conversion(err) => err.fmt(f),
             Error::Disposed(what) => write!(f, "{what}: this PyObject was disposed"),
             Error::Interpreter(msg) | Error::InvalidArgument(msg) => f.write_str(msg),
+            Error::Buffer(err) => f.write_str(&err.message),
         }
     }
 }

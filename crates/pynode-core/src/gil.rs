@@ -12,6 +12,7 @@
 //! Anywhere else (a GC finalizer, an idle JS thread, a tokio thread) the pointer is queued;
 //! the queue is drained by the next burst, by [`drain_pending`] calls from Python threads, and
 //! by a small release thread woken for it, so no JS thread ever blocks on the GIL to release.
+//! Buffer exports and DLPack tensors held by JS go through the same queue ([`defer`]).
 
 use crate::ffi_ext;
 use pyo3::ffi;
@@ -93,7 +94,7 @@ pub unsafe fn burst_python() -> Python<'static> {
     unsafe { Python::assume_attached() }
 }
 
-fn holds_gil() -> bool {
+pub(crate) fn holds_gil() -> bool {
     // SAFETY: PyGILState_Check only reads thread-local state.
     IN_BURST.get() || unsafe { ffi_ext::PyGILState_Check() } == 1
 }
@@ -158,12 +159,18 @@ impl Drop for PyRef {
     }
 }
 
-struct SendPtr(NonNull<ffi::PyObject>);
-// SAFETY: the pointer is only decref'd by a thread holding the GIL (drain_pending).
-unsafe impl Send for SendPtr {}
+/// A release waiting for a thread that holds the GIL.
+enum Queued {
+    Decref(NonNull<ffi::PyObject>),
+    /// Any other release that needs the GIL: a `PyBuffer_Release`, a DLPack deleter (issue 4).
+    Run(Box<dyn FnOnce(Python<'_>) + Send>),
+}
+// SAFETY: a queued pointer is only decref'd by a thread holding the GIL (drain_pending); `Run`
+// closures are Send themselves.
+unsafe impl Send for Queued {}
 
 struct Pending {
-    queue: Mutex<Vec<SendPtr>>,
+    queue: Mutex<Vec<Queued>>,
     wake: Condvar,
 }
 
@@ -175,8 +182,28 @@ static PENDING_LEN: AtomicUsize = AtomicUsize::new(0);
 static RELEASE_THREAD: OnceLock<()> = OnceLock::new();
 
 fn queue_decref(ptr: NonNull<ffi::PyObject>) {
+    queue(Queued::Decref(ptr));
+}
+
+/// Runs `release` later, on a thread that holds the GIL (the next burst or the release thread).
+/// For GC finalizers and any thread that must not wait for the GIL.
+pub fn defer(release: impl FnOnce(Python<'_>) + Send + 'static) {
+    queue(Queued::Run(Box::new(release)));
+}
+
+/// Runs `release` now if this thread holds the GIL, else [`defer`]s it.
+pub fn release_with_gil(release: impl FnOnce(Python<'_>) + Send + 'static) {
+    if holds_gil() {
+        // SAFETY: this thread holds the GIL (checked just above).
+        release(unsafe { Python::assume_attached() });
+    } else {
+        defer(release);
+    }
+}
+
+fn queue(item: Queued) {
     let mut queue = PENDING.queue.lock().unwrap_or_else(|e| e.into_inner());
-    queue.push(SendPtr(ptr));
+    queue.push(item);
     PENDING_LEN.store(queue.len(), Ordering::Release);
     drop(queue);
     RELEASE_THREAD.get_or_init(spawn_release_thread);
@@ -199,8 +226,46 @@ fn spawn_release_thread() {
     drop(spawned);
 }
 
-/// Decrefs everything queued. Cheap when the queue is empty (one atomic load).
-pub fn drain_pending(_py: Python<'_>) {
+/// Something owned outside Python that must be released once, with the GIL held (a buffer
+/// export, a DLPack tensor).
+pub trait Release: Send + 'static {
+    fn release(self, py: Python<'_>);
+}
+
+/// Owns a [`Release`] and releases it when dropped: at once where the GIL is held, else queued.
+pub struct Held<T: Release>(Option<T>);
+
+impl<T: Release> Held<T> {
+    pub fn new(value: T) -> Self {
+        Held(Some(value))
+    }
+
+    pub fn get(&self) -> &T {
+        match &self.0 {
+            Some(value) => value,
+            None => unreachable!("a Held is only emptied when it is consumed"),
+        }
+    }
+
+    /// Releases through the queue even where the GIL is held: for GC finalizers, which must
+    /// not run Python code in the middle of a JS garbage collection.
+    pub fn release_deferred(mut self) {
+        if let Some(value) = self.0.take() {
+            defer(move |py| value.release(py));
+        }
+    }
+}
+
+impl<T: Release> Drop for Held<T> {
+    fn drop(&mut self) {
+        if let Some(value) = self.0.take() {
+            release_with_gil(move |py| value.release(py));
+        }
+    }
+}
+
+/// Runs every queued release. Cheap when the queue is empty (one atomic load).
+pub fn drain_pending(py: Python<'_>) {
     if PENDING_LEN.load(Ordering::Acquire) == 0 {
         return;
     }
@@ -209,10 +274,13 @@ pub fn drain_pending(_py: Python<'_>) {
         PENDING_LEN.store(0, Ordering::Release);
         std::mem::take(&mut *queue)
     };
-    // Decref outside the lock: a `__del__` may drop more PyRefs, which queue or decref anew.
-    for SendPtr(ptr) in batch {
-        // SAFETY: `_py` proves the GIL is held; each queued pointer is an owned reference.
-        unsafe { ffi::Py_DECREF(ptr.as_ptr()) };
+    // Release outside the lock: a `__del__` may drop more PyRefs, which queue or decref anew.
+    for item in batch {
+        match item {
+            // SAFETY: `py` proves the GIL is held; each queued pointer is an owned reference.
+            Queued::Decref(ptr) => unsafe { ffi::Py_DECREF(ptr.as_ptr()) },
+            Queued::Run(release) => release(py),
+        }
     }
 }
 

@@ -23,20 +23,26 @@
 //!   Rust data, and the other failures (conversion paths, disposed handles, start-up).
 //! - [`ops`] are the operations the sync API offers: exec, eval, import, module, attributes,
 //!   items, calls.
+//! - Zero-copy memory (issue 4): [`buffer`] holds a Python buffer export for a JS view over
+//!   it, [`dlpack`] consumes and produces DLPack capsules, [`view`] is the Python type that
+//!   exports JS memory. Each held export is released through [`gil`]'s queue.
 //!
 //! This crate is compiled against the stable ABI (abi3, Python 3.9+) so one binary serves every
 //! CPython 3.9–3.13; the few non-limited but exported functions it needs for speed are
 //! declared in [`ffi_ext`].
 
 pub mod aio;
+pub mod buffer;
+pub mod dlpack;
 pub mod error;
 pub mod ffi_ext;
 pub mod gil;
 pub mod interpreter;
 pub mod ops;
 pub mod value;
+pub mod view;
 
-pub use error::{ConversionError, Error, PathSegment, PythonErrorInfo, Result};
+pub use error::{BufferError, ConversionError, Error, PathSegment, PythonErrorInfo, Result};
 pub use gil::{PyHandle, PyRef};
 pub use value::{BigInt, Value};
 

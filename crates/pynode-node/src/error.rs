@@ -39,6 +39,7 @@ pub fn value(js: Js, err: &Error) -> R<Val> {
 enum Details<'a> {
     Python(&'a PythonErrorInfo),
     Conversion { path: String },
+    Buffer { reason: &'static str },
 }
 
 fn describe(err: &Error) -> (&'static str, String, Option<Details<'_>>) {
@@ -52,6 +53,7 @@ fn describe(err: &Error) -> (&'static str, String, Option<Details<'_>>) {
         Error::Disposed(what) => ("disposed", format!("cannot {what}: this PyObject was disposed"), None),
         Error::Interpreter(msg) => ("interpreter", msg.clone(), None),
         Error::InvalidArgument(msg) => ("invalid-argument", msg.clone(), None),
+        Error::Buffer(b) => ("buffer", b.message.clone(), Some(Details::Buffer { reason: b.reason })),
     }
 }
 
@@ -63,6 +65,11 @@ fn make(js: Js, kind: &str, message: &str, details: Option<&Details<'_>>) -> R<V
         Some(Details::Conversion { path }) => {
             let obj = js.object()?;
             js.set_named(obj, c"path", js.string(path)?)?;
+            obj
+        }
+        Some(Details::Buffer { reason }) => {
+            let obj = js.object()?;
+            js.set_named(obj, c"reason", js.string(reason)?)?;
             obj
         }
     };

@@ -13,12 +13,15 @@
 
 mod aio;
 mod api;
+mod buffer;
 mod convert;
+mod dlpack;
 mod error;
 mod gil;
 mod handle;
 mod js;
 mod state;
+mod view;
 
 use js::{Args, Js, Val, R};
 use napi::sys;
@@ -114,6 +117,10 @@ const EXPORTS: &[(&CStr, Native)] = &[
     (c"isDisposed", api::is_disposed),
     (c"stats", api::stats),
     (c"endBurst", api::end_burst),
+    (c"buffer", buffer::buffer),
+    (c"releaseBuffer", buffer::release_buffer),
+    (c"tensor", dlpack::tensor),
+    (c"view", view::view),
     (c"asyncInit", aio::init),
     (c"asyncSubmit", aio::submit),
     (c"asyncControl", aio::control),
