@@ -245,6 +245,29 @@ serial('abort rejects promptly even if Python ignores the cancellation', async (
   await until(() => state().finished === 1, 'the stubborn coroutine to end')
 })
 
+serial('calls aborted before their task started leave nothing behind', async (t) => {
+  const tasks = () => python.eval('(len(__import__("_pynode_aio").hosts[0].tasks), len(__import__("_pynode_aio").hosts[0].streams))')
+  const nap = fn('nap')
+  for (let round = 0; round < 3; round++) {
+    const pending = Array.from({ length: 100 }, (_, i) => {
+      const ac = new AbortController()
+      const p = nap.callAsync(0.01, i, ac.signal)
+      ac.abort() // same turn: the Cancel request follows the Call in the same drain
+      return rejectionOf(p)
+    })
+    const group = new AbortController()
+    const g = python.taskGroup().add(nap, 0.01).run(group.signal)
+    group.abort()
+    const iterAbort = new AbortController()
+    const it = fn('counting').iterate(iterAbort.signal)
+    const first = it.next()
+    iterAbort.abort()
+    for (const err of await Promise.all([...pending, rejectionOf(g), rejectionOf(first)])) t.true(isAbortError(err))
+  }
+  await until(() => python.stats().asyncInFlight === 0, 'every request to settle')
+  t.deepEqual(tasks(), [0, 0])
+})
+
 serial('a Python-side cancellation rejects the Promise with CancelledError', async (t) => {
   const err = await t.throwsAsync(fn('cancels_itself').callAsync(), { instanceOf: PythonError })
   t.is(err?.type, 'CancelledError')

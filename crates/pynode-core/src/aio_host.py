@@ -160,9 +160,15 @@ class Host:
         task = self.tasks.get(id)
         if task is not None:
             task.cancel()
+            # A task cancelled before its first step never runs the body that settles `id`.
+            task.add_done_callback(lambda _, id=id: self._cancelled_early(id))
         stream = self.streams.get(id)
         if stream is not None:
             stream.close()
+
+    def _cancelled_early(self, id):
+        if self.tasks.pop(id, None) is not None:
+            self.emit(id, REJECT, _CancelledError())
 
     # -- task groups ------------------------------------------------------------------
 
