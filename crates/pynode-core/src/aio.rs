@@ -393,27 +393,37 @@ fn drain(py: Python<'_>, lp: &Arc<Loop>) {
 
 type Handled = std::result::Result<(), (u64, Error)>;
 
+/// Calls `host.method(*args)`; Rust tuples go by vectorcall (no argument tuple per request).
+fn call_host<'py>(
+    host: &Bound<'py, PyAny>,
+    id: u64,
+    method: &Bound<'py, pyo3::types::PyString>,
+    args: impl pyo3::call::PyCallArgs<'py>,
+) -> Handled {
+    host.call_method1(method, args)
+        .map(drop)
+        .or_py(host.py())
+        .map_err(|e| (id, e))
+}
+
 fn handle(py: Python<'_>, lp: &Loop, host: &Bound<'_, PyAny>, request: Request) -> Handled {
     let registered = |id: u64, route: Route| {
         lock(&lp.routes).insert(id, route);
-    };
-    let call_host = |id: u64, method: &Bound<'_, pyo3::types::PyString>, args: Bound<'_, PyTuple>| -> Handled {
-        host.call_method1(method, args).map(drop).or_py(py).map_err(|e| (id, e))
     };
     match request {
         Request::Call { id, route, call } => {
             registered(id, route);
             let (f, args, kwargs) = call_objects(py, &call).map_err(|e| (id, e))?;
-            call_host(id, pyo3::intern!(py, "call"), tuple(py, id, (id, f, args, kwargs))?)
+            call_host(host, id, pyo3::intern!(py, "call"), (id, f, args, kwargs))
         }
         Request::Eval { id, route, source } => {
             registered(id, route);
             let value = ops::run(py, &source, ops::Mode::Eval, "<pynode evalAsync>", None).map_err(|e| (id, e))?;
-            call_host(id, pyo3::intern!(py, "settle"), tuple(py, id, (id, value))?)
+            call_host(host, id, pyo3::intern!(py, "settle"), (id, value))
         }
         Request::Await { id, route, object } => {
             registered(id, route);
-            call_host(id, pyo3::intern!(py, "settle"), tuple(py, id, (id, object.bind(py)))?)
+            call_host(host, id, pyo3::intern!(py, "settle"), (id, object.bind(py)))
         }
         Request::Stream { id, route, source } => {
             registered(id, route);
@@ -427,7 +437,7 @@ fn handle(py: Python<'_>, lp: &Loop, host: &Bound<'_, PyAny>, request: Request) 
                     tuple(py, id, (id, py.None(), args, py.None()))?
                 }
             };
-            call_host(id, pyo3::intern!(py, "stream"), args)
+            call_host(host, id, pyo3::intern!(py, "stream"), args)
         }
         Request::Group {
             id,
@@ -442,11 +452,11 @@ fn handle(py: Python<'_>, lp: &Loop, host: &Bound<'_, PyAny>, request: Request) 
                 entries.push(tuple(py, id, entry)?);
             }
             let calls = pyo3::types::PyList::new(py, entries).or_py(py).map_err(|e| (id, e))?;
-            call_host(id, pyo3::intern!(py, "group"), tuple(py, id, (id, calls, taskgroup))?)
+            call_host(host, id, pyo3::intern!(py, "group"), (id, calls, taskgroup))
         }
-        Request::Cancel { id } => call_host(id, pyo3::intern!(py, "cancel"), tuple(py, id, (id,))?),
-        Request::Grant { id, n } => call_host(id, pyo3::intern!(py, "grant"), tuple(py, id, (id, n))?),
-        Request::Close { id } => call_host(id, pyo3::intern!(py, "close"), tuple(py, id, (id,))?),
+        Request::Cancel { id } => call_host(host, id, pyo3::intern!(py, "cancel"), (id,)),
+        Request::Grant { id, n } => call_host(host, id, pyo3::intern!(py, "grant"), (id, n)),
+        Request::Close { id } => call_host(host, id, pyo3::intern!(py, "close"), (id,)),
         Request::Throw {
             id,
             reply,
@@ -458,7 +468,7 @@ fn handle(py: Python<'_>, lp: &Loop, host: &Bound<'_, PyAny>, request: Request) 
             let exc = host_module(py)
                 .and_then(|m| m.getattr("JSError").and_then(|c| c.call1((message, name))).or_py(py))
                 .map_err(|e| (reply, e))?;
-            call_host(reply, pyo3::intern!(py, "throw"), tuple(py, id, (id, reply, exc))?)
+            call_host(host, reply, pyo3::intern!(py, "throw"), (id, reply, exc))
         }
     }
 }
