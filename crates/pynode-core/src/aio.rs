@@ -26,8 +26,9 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyCFunction, PyDict, PyModule, PyTuple};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 /// How a request ended, or what a stream produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +171,59 @@ struct Loop {
     host: PyOnceLock<Py<PyAny>>,
     /// Why the loop is not running, once it failed.
     failed: Mutex<Option<Error>>,
+    /// When the loop last drained requests (µs since [`epoch`]): it spins only while busy.
+    last_drain: AtomicU64,
+}
+
+/// How long a loop that was just busy waits (spinning, GIL released) for the next request
+/// before sleeping in its selector. `PYNODE_LOOP_SPIN_US` overrides it (0 turns it off).
+const SPIN_US: u64 = 100;
+/// Spinning only happens within this long after the last drain.
+const SPIN_WINDOW_US: u64 = 2_000;
+
+fn spin_budget() -> Duration {
+    static BUDGET: OnceLock<Duration> = OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        let us = std::env::var("PYNODE_LOOP_SPIN_US")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(SPIN_US);
+        Duration::from_micros(us.min(10_000))
+    })
+}
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_us() -> u64 {
+    epoch().elapsed().as_micros() as u64
+}
+
+/// The selector's pre-sleep wait: `true` if a request arrived (it then polls, not sleeps).
+fn spin(py: Python<'_>, lp: &Loop) -> bool {
+    if lp.wake_pending.load(Ordering::Acquire) {
+        return true;
+    }
+    let budget = spin_budget();
+    if budget.is_zero() || now_us().saturating_sub(lp.last_drain.load(Ordering::Relaxed)) > SPIN_WINDOW_US {
+        return false;
+    }
+    py.detach(|| {
+        let start = Instant::now();
+        loop {
+            for _ in 0..64 {
+                if lp.wake_pending.load(Ordering::Acquire) {
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
+            if start.elapsed() >= budget {
+                return false;
+            }
+        }
+    })
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -213,6 +267,7 @@ pub fn start(count: usize) -> Result<usize> {
                     routes: Mutex::new(HashMap::new()),
                     host: PyOnceLock::new(),
                     failed: Mutex::new(None),
+                    last_drain: AtomicU64::new(0),
                 })
             })
             .collect()
@@ -312,6 +367,11 @@ fn host<'a>(py: Python<'_>, lp: &'a Arc<Loop>) -> Result<&'a Py<PyAny>> {
             })
         }
         .or_py(py)?;
+        let spin = {
+            let lp = Arc::clone(lp);
+            PyCFunction::new_closure(py, Some(c"spin"), None, move |args, _kw| spin(args.py(), &lp))
+        }
+        .or_py(py)?;
         let host_for_blocking = Arc::clone(lp);
         let blocking = PyCFunction::new_closure(py, Some(c"blocking"), None, move |args, _kw| {
             blocking(&host_for_blocking, args)
@@ -319,7 +379,7 @@ fn host<'a>(py: Python<'_>, lp: &'a Arc<Loop>) -> Result<&'a Py<PyAny>> {
         .or_py(py)?;
         let host = module
             .getattr("Host")
-            .and_then(|cls| cls.call1((lp.index, emit, blocking, drain)))
+            .and_then(|cls| cls.call1((lp.index, emit, blocking, drain, spin)))
             .or_py(py)?;
         let fd = host
             .getattr("wsock")
@@ -379,6 +439,7 @@ fn drain(py: Python<'_>, lp: &Arc<Loop>) {
     if requests.is_empty() {
         return;
     }
+    lp.last_drain.store(now_us(), Ordering::Relaxed);
     let Some(host) = lp.host.get(py) else { return };
     let host = host.bind(py);
     for request in requests {
