@@ -4,7 +4,12 @@
  * The specs import the TypeScript source (`../js/index`), which tsc compiles to build/js; its
  * native.ts would look for the addons in build/native, so PYNODE_NATIVE_DIR points it at the
  * real ones. The in-process interpreter must be the repo's .venv (ava runs from the repo
- * root), so an activated virtualenv or a PYNODE_PYTHON in the developer's shell is ignored.
+ * root), so an activated virtualenv, conda environment or a PYNODE_PYTHON in the developer's
+ * shell is ignored.
+ *
+ * `npm run test:matrix` (scripts/test-matrix.mjs) runs the suite once per CPython with the same
+ * binary: it sets PYNODE_TEST_VENV to a venv of that CPython, which the in-process interpreter
+ * and child processes then find through VIRTUAL_ENV (so `VENV_SOURCE` is 'VIRTUAL_ENV').
  */
 import { type SpawnSyncReturns, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -17,11 +22,17 @@ export const NATIVE_DIR = join(ROOT, 'native')
 /** The built package, for child processes. */
 export const DIST = join(ROOT, 'dist', 'index.js')
 export const FIXTURES = join(ROOT, '__test__', 'fixtures')
-export const VENV = join(ROOT, '.venv')
+/** The virtualenv the suite runs against: the repo's .venv, or the matrix's venv. */
+export const VENV = process.env.PYNODE_TEST_VENV ? resolve(process.env.PYNODE_TEST_VENV) : join(ROOT, '.venv')
+/** How discovery finds {@link VENV} from the repo root. */
+export const VENV_SOURCE = process.env.PYNODE_TEST_VENV ? 'VIRTUAL_ENV' : '.venv'
 
 process.env.PYNODE_NATIVE_DIR ??= NATIVE_DIR
 delete process.env.PYNODE_PYTHON
-delete process.env.VIRTUAL_ENV
+delete process.env.CONDA_PREFIX
+delete process.env.CONDA_DEFAULT_ENV
+if (process.env.PYNODE_TEST_VENV) process.env.VIRTUAL_ENV = VENV
+else delete process.env.VIRTUAL_ENV
 
 /** The text of a fixture file. */
 export function fixtureSource(file: string): string {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
 import { candidates, findPython, InterpreterError, PynodeError, PythonNotFoundError } from '../js/index'
-import { childJson, ROOT, runNode, VENV } from './_helpers'
+import { childJson, ROOT, runNode, VENV, VENV_SOURCE } from './_helpers'
 
 const PYENV = '/root/.pyenv/versions'
 const PY312 = `${PYENV}/3.12.1/bin/python3.12`
@@ -104,9 +104,9 @@ for (const row of candidateRows) {
   })
 }
 
-test('findPython() from the repo root picks its .venv', (t) => {
+test('findPython() from the repo root picks its .venv (the matrix venv under test:matrix)', (t) => {
   const found = findPython()
-  t.is(found.source, '.venv')
+  t.is(found.source, VENV_SOURCE)
   t.is(found.executable, join(VENV, 'bin', 'python'))
   t.is(found.programName, join(VENV, 'bin', 'python'))
   t.regex(found.version, /^3\.\d+\.\d+$/)
@@ -179,7 +179,7 @@ test('a child with nothing usable lists .venv and PATH as tried', (t) => {
     `try { pynode.python.start(); console.log('{}') } catch (e) {
        console.log(JSON.stringify({ name: e.name, code: e.code, tried: e.tried, message: e.message }))
      }`,
-    { cwd: empty, env: { PATH: join(tmp, 'no-bin') } },
+    { cwd: empty, env: { PATH: join(tmp, 'no-bin'), VIRTUAL_ENV: undefined } },
   )
   t.is(result.status, 0, result.stderr)
   const err = childJson<{ name: string; code: string; tried: { source: string; path: string; problem: string }[]; message: string }>(result)
@@ -229,7 +229,7 @@ test('VIRTUAL_ENV set to that venv, in a temp dir: it is picked', (t) => {
 })
 
 test('a .venv in the working directory is picked', (t) => {
-  const info = started(t, { cwd: project })
+  const info = started(t, { cwd: project, env: { VIRTUAL_ENV: undefined } })
   t.is(info.source, '.venv')
   t.is(info.prefix, venv)
 })
