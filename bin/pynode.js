@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `pynode` command (`npx pynode doctor`). The work is in js/doctor.ts.
-'use strict'
+
 const args = process.argv.slice(2)
 if (args[0] === 'doctor') {
   try {

@@ -6,8 +6,9 @@
 //
 //   node scripts/npm-packages.mjs                  rewrite npm/*/ and optionalDependencies
 //   node scripts/npm-packages.mjs --check          fail if they are stale (npm test runs this)
-//   node scripts/npm-packages.mjs --artifacts DIR  copy built binaries found under DIR (any depth)
-//                                                  into the matching npm/<platform>/ dirs
+//   node scripts/npm-packages.mjs --artifacts DIR [--npm-dir OUT]
+//                                                  copy built binaries found under DIR (any depth)
+//                                                  into the matching npm/<platform>/ dirs (or OUT/<platform>/)
 import { execFileSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -62,13 +63,14 @@ const platforms = Object.keys(want)
 
 if (args[0] === '--artifacts') {
   const from = args[1] ?? join(root, 'native')
+  const npmDir = args.includes('--npm-dir') ? args[args.indexOf('--npm-dir') + 1] : join(root, 'npm')
   let copied = 0
   for (const file of walk(from)) {
     const name = file.split(/[\\/]/).pop()
     for (const platform of platforms) {
       if (BINARIES.some((b) => name === `${b}.${platform}.node`)) {
-        copyFileSync(file, join(root, 'npm', platform, name))
-        console.error(`${file} -> npm/${platform}/${name}`)
+        copyFileSync(file, join(npmDir, platform, name))
+        console.error(`${file} -> ${join(npmDir, platform, name)}`)
         copied++
       }
     }
