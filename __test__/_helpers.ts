@@ -12,7 +12,8 @@
  * and child processes then find through VIRTUAL_ENV (so `VENV_SOURCE` is 'VIRTUAL_ENV').
  */
 import { type SpawnSyncReturns, spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { type PyObject, python } from '../js/index'
 
@@ -101,4 +102,38 @@ export function childJson<T = Record<string, unknown>>(result: SpawnSyncReturns<
   } catch {
     throw new Error(`child printed no JSON (status ${result.status}, signal ${result.signal}):\n${result.stdout}\n${result.stderr}`)
   }
+}
+
+/** A CPython installed on this machine, found by {@link cpython}. */
+export interface InstalledPython {
+  executable: string
+  /** e.g. `'3.12.1'`. */
+  version: string
+  /** `sys.base_prefix`. */
+  prefix: string
+}
+
+const installed = new Map<string, InstalledPython | undefined>()
+
+/**
+ * CPython `minor` (e.g. `'3.12'`): pyenv's newest 3.12.* (`$PYENV_ROOT`, default ~/.pyenv),
+ * else `python3.12` on PATH (how actions/setup-python installs several); undefined if neither.
+ */
+export function cpython(minor: string): InstalledPython | undefined {
+  if (installed.has(minor)) return installed.get(minor)
+  const versions = join(process.env.PYENV_ROOT || join(homedir(), '.pyenv'), 'versions')
+  const patch = (v: string) => Number(v.split('.')[2])
+  const pyenv = existsSync(versions)
+    ? readdirSync(versions)
+        .filter((v) => v.startsWith(`${minor}.`) && /^\d+\.\d+\.\d+$/.test(v))
+        .sort((a, b) => patch(b) - patch(a))
+        .map((v) => join(versions, v, 'bin', `python${minor}`))
+        .find((p) => existsSync(p))
+    : undefined
+  const script = 'import sys; print("%d.%d.%d" % sys.version_info[:3]); print(sys.base_prefix); print(sys.executable)'
+  const result = spawnSync(pyenv ?? `python${minor}`, ['-I', '-c', script], { encoding: 'utf8' })
+  const [version, prefix, executable] = result.status === 0 ? result.stdout.trim().split('\n') : []
+  const found = version?.startsWith(`${minor}.`) ? { executable, version, prefix } : undefined
+  installed.set(minor, found)
+  return found
 }

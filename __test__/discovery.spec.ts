@@ -4,10 +4,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import test from 'ava'
 import { candidates, findPython, InterpreterError, PynodeError, PythonNotFoundError } from '../js/index'
-import { childJson, ROOT, runNode, VENV, VENV_SOURCE } from './_helpers'
+import { childJson, cpython, type InstalledPython, ROOT, runNode, VENV, VENV_SOURCE } from './_helpers'
 
-const PYENV = '/root/.pyenv/versions'
-const PY312 = `${PYENV}/3.12.1/bin/python3.12`
+const py312 = cpython('3.12')
+const PY312 = py312?.executable ?? 'python3.12 (not installed)'
+/** Where a CPython's shared libpython sits (pyenv, setup-python and python.org builds on Linux). */
+const libpythonOf = (py: InstalledPython, minor: string) => `${py.prefix}/lib/libpython${minor}.so.1.0`
 
 let tmp = ''
 /** A virtualenv made by the test: `<tmp>/project/.venv`. */
@@ -114,12 +116,12 @@ test('findPython() from the repo root picks its .venv (the matrix venv under tes
 })
 
 test('findPython({ executable }) probes that python', (t) => {
-  t.true(existsSync(PY312), `this test needs ${PY312}`)
+  if (!py312) return t.fail('this test needs CPython 3.12 (pyenv or python3.12 on PATH)')
   const found = findPython({ executable: PY312 })
   t.is(found.source, 'option')
   t.is(found.executable, PY312)
-  t.is(found.version, '3.12.1')
-  t.is(found.libpython, `${PYENV}/3.12.1/lib/libpython3.12.so.1.0`)
+  t.is(found.version, py312.version)
+  t.is(found.libpython, libpythonOf(py312, '3.12'))
 })
 
 test('PYNODE_PYTHON pointing at a nonexistent path -> PythonNotFoundError listing it', (t) => {
@@ -155,9 +157,9 @@ const rejected: { name: string; executable: () => string; problem: RegExp; needs
   },
   {
     name: 'Python 3.8',
-    executable: () => `${PYENV}/3.8.18/bin/python3.8`,
-    problem: /^Python 3\.8\.18 is not supported \(pynode needs CPython 3\.9 or newer\)$/,
-    needs: `${PYENV}/3.8.18/bin/python3.8`,
+    executable: () => cpython('3.8')?.executable ?? '',
+    problem: /^Python 3\.8\.\d+ is not supported \(pynode needs CPython 3\.9 or newer\)$/,
+    needs: cpython('3.8')?.executable ?? '/python3.8-is-not-installed',
   },
 ]
 
@@ -192,24 +194,27 @@ test('a child with nothing usable lists .venv and PATH as tried', (t) => {
 })
 
 test('PYNODE_PYTHON=python3.12 in a temp dir: one binary serves another CPython', (t) => {
-  t.true(existsSync(PY312), `this test needs ${PY312}`)
+  if (!py312) return t.fail('this test needs CPython 3.12 (pyenv or python3.12 on PATH)')
   const info = started(t, { cwd: empty, env: { PYNODE_PYTHON: PY312 } })
   t.regex(info.version, /^3\.12\.\d+$/)
   t.is(info.source, 'PYNODE_PYTHON')
   t.is(info.executable, PY312)
-  t.is(info.prefix, `${PYENV}/3.12.1`)
+  t.is(info.prefix, py312.prefix)
   t.false(info.venv)
-  t.is(info.libpython, `${PYENV}/3.12.1/lib/libpython3.12.so.1.0`)
+  t.is(info.libpython, libpythonOf(py312, '3.12'))
 })
 
-for (const version of ['3.9.18', '3.10.13', '3.13.0']) {
-  const [major, minor] = version.split('.')
-  const executable = `${PYENV}/${version}/bin/python${major}.${minor}`
-  if (!existsSync(executable)) continue
-  test(`the same binary embeds CPython ${version}`, (t) => {
-    const info = started(t, { cwd: empty, env: { PYNODE_PYTHON: executable } })
-    t.is(info.version, version)
+for (const minor of ['3.9', '3.10', '3.11', '3.13']) {
+  const py = cpython(minor)
+  if (!py) {
+    test.skip(`the same binary embeds CPython ${minor} (not installed here)`, () => {})
+    continue
+  }
+  test(`the same binary embeds CPython ${py.version}`, (t) => {
+    const info = started(t, { cwd: empty, env: { PYNODE_PYTHON: py.executable } })
+    t.is(info.version, py.version)
     t.is(info.source, 'PYNODE_PYTHON')
+    t.is(info.libpython, libpythonOf(py, minor))
   })
 }
 

@@ -147,7 +147,8 @@ export function probe(source: PythonSource, path: string, cwd = process.cwd()): 
   const lib = info.libs.find((p) => existsSync(p))
   if (!lib) {
     const why = info.shared ? 'its shared libpython was not found' : 'it was built without a shared libpython (--enable-shared)'
-    return `${why}; looked for ${info.libs.join(', ') || 'nothing'}. Fix: ${sharedLibpythonFix(info.version)}`
+    const looked = info.libs.length ? `; looked for ${info.libs.join(', ')}` : ''
+    return `${why}${looked}. Fix: ${sharedLibpythonFix(info.version)}`
   }
   return { source, executable: path, programName: info.executable || path, libpython: lib, version: info.version }
 }

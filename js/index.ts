@@ -6,7 +6,17 @@
  * const m = python.module('demo', 'def scale(x, factor=1):\n    return x * factor')
  * m.callMethod('scale', 21, kw({ factor: 2 })) // 42
  */
-export { candidates, type FoundPython, findPython, type PythonSource, type TriedPython } from './discovery'
+export {
+  type Candidate,
+  candidates,
+  type Discovery,
+  discover,
+  type FoundPython,
+  findPython,
+  onPath,
+  type PythonSource,
+  type TriedPython,
+} from './discovery'
 export {
   ConversionError,
   DisposedError,
