@@ -11,9 +11,9 @@
  * binary: it sets PYNODE_TEST_VENV to a venv of that CPython, which the in-process interpreter
  * and child processes then find through VIRTUAL_ENV (so `VENV_SOURCE` is 'VIRTUAL_ENV').
  */
-import { type SpawnSyncReturns, spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { homedir } from 'node:os'
+import { execFileSync, type SpawnSyncReturns, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { homedir, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { type PyObject, python } from '../js/index'
 
@@ -136,4 +136,21 @@ export function cpython(minor: string): InstalledPython | undefined {
   const found = version?.startsWith(`${minor}.`) ? { executable, version, prefix } : undefined
   installed.set(minor, found)
   return found
+}
+
+/** Where a CPython's shared libpython sits (pyenv, setup-python and python.org builds on Linux). */
+export function libpythonOf(py: InstalledPython): string {
+  return join(py.prefix, 'lib', `libpython${py.version.split('.').slice(0, 2).join('.')}.so.1.0`)
+}
+
+/** A temporary tree for discovery tests: `empty/` (no .venv) and `project/.venv` (`python3 -m venv`). */
+export function discoveryTree(name: string): { tmp: string; empty: string; project: string; venv: string } {
+  const tmp = mkdtempSync(join(tmpdir(), `pynode-${name}-`))
+  const empty = join(tmp, 'empty')
+  const project = join(tmp, 'project')
+  mkdirSync(empty)
+  mkdirSync(project)
+  const venv = join(project, '.venv')
+  execFileSync('python3', ['-m', 'venv', '--without-pip', venv], { stdio: 'pipe' })
+  return { tmp, empty, project, venv }
 }

@@ -2,12 +2,11 @@
 // (CONDA_PREFIX), `uv venv` environments and the Python uv picks, pyenv shims, a distro Python,
 // and a Python without a shared libpython. Each starts in a child process with the one binary.
 import { execFileSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { chmodSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import test from 'ava'
 import { candidates, findPython, onPath, PythonNotFoundError } from '../js/index'
-import { childJson, cpython, runNode, VENV } from './_helpers'
+import { childJson, cpython, discoveryTree, libpythonOf, runNode, VENV } from './_helpers'
 
 const py312 = cpython('3.12')
 const py313 = cpython('3.13')
@@ -22,19 +21,14 @@ let project = ''
 let empty = ''
 
 test.before(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'pynode-managers-'))
-  empty = join(tmp, 'empty')
-  project = join(tmp, 'project')
-  mkdirSync(empty)
-  mkdirSync(project)
-  execFileSync('python3', ['-m', 'venv', '--without-pip', join(project, '.venv')], { stdio: 'pipe' })
+  ;({ tmp, empty, project } = discoveryTree('managers'))
   if (py312) {
     conda = join(tmp, 'envs', 'py312')
     mkdirSync(join(conda, 'bin'), { recursive: true })
     mkdirSync(join(conda, 'lib'))
     mkdirSync(join(conda, 'conda-meta'))
     symlinkSync(py312.executable, join(conda, 'bin', 'python'))
-    symlinkSync(join(py312.prefix, 'lib', 'libpython3.12.so.1.0'), join(conda, 'lib', 'libpython3.12.so.1.0'))
+    symlinkSync(libpythonOf(py312), join(conda, 'lib', 'libpython3.12.so.1.0'))
   }
 })
 

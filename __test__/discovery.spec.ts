@@ -1,15 +1,11 @@
-import { execFileSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { chmodSync, existsSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import test from 'ava'
 import { candidates, findPython, InterpreterError, PynodeError, PythonNotFoundError } from '../js/index'
-import { childJson, cpython, type InstalledPython, ROOT, runNode, VENV, VENV_SOURCE } from './_helpers'
+import { childJson, cpython, discoveryTree, libpythonOf, ROOT, runNode, VENV, VENV_SOURCE } from './_helpers'
 
 const py312 = cpython('3.12')
 const PY312 = py312?.executable ?? 'python3.12 (not installed)'
-/** Where a CPython's shared libpython sits (pyenv, setup-python and python.org builds on Linux). */
-const libpythonOf = (py: InstalledPython, minor: string) => `${py.prefix}/lib/libpython${minor}.so.1.0`
 
 let tmp = ''
 /** A virtualenv made by the test: `<tmp>/project/.venv`. */
@@ -20,13 +16,7 @@ let project = ''
 let empty = ''
 
 test.before(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'pynode-discovery-'))
-  project = join(tmp, 'project')
-  empty = join(tmp, 'empty')
-  mkdirSync(project)
-  mkdirSync(empty)
-  venv = join(project, '.venv')
-  execFileSync('python3', ['-m', 'venv', '--without-pip', venv], { stdio: 'pipe' })
+  ;({ tmp, project, empty, venv } = discoveryTree('discovery'))
   writeFileSync(join(tmp, 'fake-python'), '#!/bin/sh\necho not json\n')
   chmodSync(join(tmp, 'fake-python'), 0o755)
 })
@@ -121,7 +111,7 @@ test('findPython({ executable }) probes that python', (t) => {
   t.is(found.source, 'option')
   t.is(found.executable, PY312)
   t.is(found.version, py312.version)
-  t.is(found.libpython, libpythonOf(py312, '3.12'))
+  t.is(found.libpython, libpythonOf(py312))
 })
 
 test('PYNODE_PYTHON pointing at a nonexistent path -> PythonNotFoundError listing it', (t) => {
@@ -201,7 +191,7 @@ test('PYNODE_PYTHON=python3.12 in a temp dir: one binary serves another CPython'
   t.is(info.executable, PY312)
   t.is(info.prefix, py312.prefix)
   t.false(info.venv)
-  t.is(info.libpython, libpythonOf(py312, '3.12'))
+  t.is(info.libpython, libpythonOf(py312))
 })
 
 for (const minor of ['3.9', '3.10', '3.11', '3.13']) {
@@ -214,7 +204,7 @@ for (const minor of ['3.9', '3.10', '3.11', '3.13']) {
     const info = started(t, { cwd: empty, env: { PYNODE_PYTHON: py.executable } })
     t.is(info.version, py.version)
     t.is(info.source, 'PYNODE_PYTHON')
-    t.is(info.libpython, libpythonOf(py, minor))
+    t.is(info.libpython, libpythonOf(py))
   })
 }
 
