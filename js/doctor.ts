@@ -5,7 +5,7 @@
  * exactly as an application would.
  */
 import { type Candidate, candidates, discover, type FoundPython, type PythonSource } from './discovery'
-import { PynodeError, PythonError } from './errors'
+import { InvalidArgumentError, PythonError } from './errors'
 import { locateNative, type NativeLocation, platformSuffix } from './native'
 import { type PythonInfo, python } from './python'
 
@@ -142,7 +142,7 @@ export function formatDoctor(r: DoctorReport): string {
 /** `pynode doctor [--python <exe>] [--json]`; returns the exit status (1 when pynode cannot work). */
 export function doctorCommand(args: string[], write: (s: string) => void = (s) => process.stdout.write(s)): number {
   const i = args.indexOf('--python')
-  if (i >= 0 && !args[i + 1]) throw new PynodeError('--python needs a path', 'ERR_PYNODE_INVALID_ARG')
+  if (i >= 0 && !args[i + 1]) throw new InvalidArgumentError('--python needs the path of a python executable')
   const report = doctor(i >= 0 ? { executable: args[i + 1] } : {})
   write(args.includes('--json') ? `${JSON.stringify(report, null, 2)}\n` : formatDoctor(report))
   return report.ok ? 0 : 1

@@ -104,8 +104,9 @@ for (const run of runs) {
   const t0 = Date.now()
   const r = spawnSync(node, [ava, ...rest], { cwd: root, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
   process.stdout.write(r.stdout)
-  const count = (what) => Number(r.stdout.match(new RegExp(`(\\d+) tests? ${what}`))?.[1] ?? 0)
-  results.push({ label, status: r.status, passed: count('passed'), failed: count('failed'), seconds: (Date.now() - t0) / 1000 })
+  // ava prints a "N tests passed" total only when nothing failed, so count its result lines.
+  const count = (mark) => r.stdout.split('\n').filter((line) => line.startsWith(`  ${mark} `)).length
+  results.push({ label, status: r.status, passed: count('✔'), failed: count('✘'), seconds: (Date.now() - t0) / 1000 })
 }
 
 console.log('\ntest:matrix summary (one binary: native/)')
