@@ -64,3 +64,49 @@ const ns = Number(process.hrtime.bigint() - t0) / n
 console.log(`\n${n.toLocaleString()} sync calls of add(a, b): ${ns.toFixed(0)} ns per call (result ${acc})`)
 add[Symbol.dispose]()
 stats[Symbol.dispose]()
+
+// Async: coroutines are Promises, async generators are async iterators, AbortSignal cancels.
+const feed = python.module(
+  'feed',
+  `
+import asyncio
+
+async def fetch(item):
+    await asyncio.sleep(0.05)      # 10,000 of these run concurrently on one asyncio loop
+    return {"item": item, "score": len(str(item))}
+
+async def tokens(text):
+    try:
+        for word in text.split():
+            await asyncio.sleep(0.01)
+            yield word
+    finally:
+        print("  (python) tokens() closed")
+
+async def slow():
+    try:
+        await asyncio.sleep(60)
+    except asyncio.CancelledError:
+        print("  (python) slow() cancelled")
+        raise
+`,
+)
+const fetch = feed.getObject('fetch')
+const t1 = performance.now()
+const results = await Promise.all(Array.from({ length: 10_000 }, (_, i) => fetch.callAsync(i)))
+console.log(`\n10,000 concurrent fetch() coroutines (each sleeps 50 ms): ${(performance.now() - t1).toFixed(0)} ms, last =`, results.at(-1))
+
+process.stdout.write('streamed:')
+for await (const word of feed.getObject('tokens').iterate('one two three four five')) {
+  process.stdout.write(` ${word}`)
+  if (word === 'three') {
+    console.log(' -> break')
+    break
+  }
+}
+
+try {
+  await feed.getObject('slow').callAsync(AbortSignal.timeout(100))
+} catch (e) {
+  console.log(`slow() rejected with ${e.name} after 100 ms`)
+}

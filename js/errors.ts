@@ -23,6 +23,8 @@ export interface PythonErrorDetails {
   traceback: string
   causeExplicit: boolean
   cause: PythonErrorDetails | null
+  /** Members of an exception group. */
+  exceptions?: PythonErrorDetails[]
 }
 
 /**
@@ -96,11 +98,43 @@ export class InvalidArgumentError extends PynodeError {
   }
 }
 
+/** A feature the running Python does not have (e.g. asyncio.TaskGroup before 3.11). */
+export class UnsupportedError extends PynodeError {
+  constructor(message: string) {
+    super(message, 'ERR_PYNODE_UNSUPPORTED')
+  }
+}
+
+/**
+ * A Python exception group (`ExceptionGroup`, e.g. from `asyncio.TaskGroup`) as a JS
+ * `AggregateError`: `errors` holds one {@link PythonError} per member.
+ */
+export class PythonErrorGroup extends AggregateError {
+  readonly code = 'ERR_PYNODE_PYTHON'
+  /** The group's class name, e.g. `'ExceptionGroup'`. */
+  readonly type: string
+  readonly module: string
+  readonly traceback: string
+
+  constructor(details: PythonErrorDetails) {
+    super((details.exceptions ?? []).map(makePythonError), details.message)
+    this.name = 'PythonErrorGroup'
+    this.type = details.type
+    this.module = details.module
+    this.traceback = details.traceback
+    if (this.stack) this.stack += `\n\nPython traceback:\n${details.traceback.trimEnd()}`
+  }
+}
+
+function makePythonError(details: PythonErrorDetails): Error {
+  return details.exceptions ? new PythonErrorGroup(details) : new PythonError(details)
+}
+
 /** Builds the error for a native failure (called by the Rust binding). */
 export function makeError(kind: string, message: string, details: unknown): Error {
   switch (kind) {
     case 'python':
-      return new PythonError(details as PythonErrorDetails)
+      return makePythonError(details as PythonErrorDetails)
     case 'conversion':
       return new ConversionError(message, (details as { path: string }).path)
     case 'disposed':

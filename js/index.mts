@@ -3,6 +3,9 @@
 import pynode from './index.js'
 
 export const {
+  AsyncQueue,
+  PyAsyncIterator,
+  TaskGroup,
   candidates,
   findPython,
   ConversionError,
@@ -11,7 +14,9 @@ export const {
   InvalidArgumentError,
   PynodeError,
   PythonError,
+  PythonErrorGroup,
   PythonNotFoundError,
+  UnsupportedError,
   KwArgs,
   kw,
   PyObject,

@@ -7,6 +7,14 @@
  * m.callMethod('scale', 21, kw({ factor: 2 })) // 42
  */
 export {
+  AsyncQueue,
+  type AsyncQueueOptions,
+  type IterateOptions,
+  PyAsyncIterator,
+  TaskGroup,
+  type TaskGroupOptions,
+} from './async'
+export {
   type Candidate,
   candidates,
   type Discovery,
@@ -25,7 +33,9 @@ export {
   PynodeError,
   PythonError,
   type PythonErrorDetails,
+  PythonErrorGroup,
   PythonNotFoundError,
+  UnsupportedError,
 } from './errors'
 export { KwArgs, kw, PyObject } from './object'
 export { type PyProxy, proxy, unproxy } from './proxy'

@@ -44,7 +44,26 @@ export interface Native {
   next(h: NativeHandle, done: symbol): unknown
   release(h: NativeHandle): boolean
   isDisposed(h: NativeHandle): boolean
-  stats(): { liveRefs: number; pendingReleases: number }
+  stats(): NativeStats
+  asyncInit(settle: (batch: unknown[]) => void, loops: number): number
+  asyncSubmit(op: number, loop: number, id: number, asObject: boolean, target: unknown, args: unknown, kwargs: unknown): void
+  asyncControl(op: number, loop: number, id: number, n?: number, name?: string, message?: string): void
+  asyncRef(on: boolean): void
+  asyncSupport(): unknown
+}
+
+/** Counters for diagnostics. */
+export interface NativeStats {
+  /** Python references held from JS (handles) or in flight. */
+  liveRefs: number
+  /** Releases queued until a thread holds the GIL. */
+  pendingReleases: number
+  /** asyncio loops running (0 until the first async call). */
+  loops: number
+  /** Async requests (calls, iterations) not settled yet. */
+  asyncInFlight: number
+  /** Times a loop was woken to take requests (requests made in one JS turn share a wake-up). */
+  asyncWakeups: number
 }
 
 interface Loader {

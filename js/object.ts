@@ -3,6 +3,7 @@
  * `[Symbol.dispose]()` (so `using` works) or, as a safety net only, when it is collected.
  */
 import { inspect } from 'node:util'
+import { callAsync, type IterateOptions, iterateCall, iterateObject, type PyAsyncIterator } from './async'
 import { InvalidArgumentError } from './errors'
 import type { Native, NativeHandle } from './native'
 
@@ -38,7 +39,7 @@ function split(args: unknown[]): [unknown[], Readonly<Record<string, unknown>> |
 }
 
 /** A Python object held from JS. */
-export class PyObject implements Disposable, Iterable<unknown> {
+export class PyObject implements Disposable, Iterable<unknown>, AsyncIterable<unknown> {
   declare readonly [HANDLE]: NativeHandle
 
   /** @internal PyObjects are made by pynode (python.import, python.eval, call results…). */
@@ -104,6 +105,55 @@ export class PyObject implements Disposable, Iterable<unknown> {
   callMethodObject(name: string, ...args: unknown[]): PyObject {
     const [pos, kwargs] = split(args)
     return N.callMethod(this[HANDLE], name, true, kwargs, pos) as PyObject
+  }
+
+  /**
+   * Calls the object without blocking the event loop and returns a Promise of its result.
+   * A coroutine function is awaited as an asyncio task on one of pynode's loops; any other
+   * callable runs on a blocking-pool thread (its result is awaited too if it is awaitable).
+   * A trailing `kw({...})` gives keyword arguments; a trailing `AbortSignal` cancels the call:
+   * Python sees `CancelledError` (its `finally` blocks run) and the Promise rejects at once
+   * with the signal's reason. Python exceptions reject with {@link PythonError}.
+   *
+   * @example
+   * const fetch = python.module('m', 'import asyncio\nasync def slow_add(a, b):\n    await asyncio.sleep(0.01)\n    return a + b').getObject('slow_add')
+   * await fetch.callAsync(40, 2) // 42
+   */
+  callAsync(...args: unknown[]): Promise<unknown> {
+    return callAsync(this[HANDLE], args, false)
+  }
+
+  /** Like `callAsync`, but the result is always a PyObject. */
+  callAsyncObject(...args: unknown[]): Promise<PyObject> {
+    return callAsync(this[HANDLE], args, true) as Promise<PyObject>
+  }
+
+  /**
+   * Calls an async generator function (or a sync generator function, or anything returning an
+   * iterable) and iterates what it returns, with `for await`. Items are pulled lazily with a
+   * bounded prefetch; `break` runs the generator's `finally` (aclose). A trailing
+   * `kw({...})` and/or `AbortSignal` work as in `callAsync`.
+   *
+   * @example
+   * for await (const n of gen.iterate(8)) console.log(n)
+   */
+  iterate(...args: unknown[]): PyAsyncIterator {
+    return iterateCall(this[HANDLE], args)
+  }
+
+  /** Like `iterate`, with options (`prefetch`, `signal`) first. */
+  iterateWith(options: IterateOptions, ...args: unknown[]): PyAsyncIterator {
+    return iterateCall(this[HANDLE], args, options)
+  }
+
+  /** Iterates the object itself asynchronously (an async iterable, or a sync one pulled off-thread). */
+  aiter(options?: IterateOptions): PyAsyncIterator {
+    return iterateObject(this[HANDLE], options)
+  }
+
+  /** `for await (const x of obj)`: see {@link PyObject.aiter}. */
+  [Symbol.asyncIterator](): PyAsyncIterator {
+    return iterateObject(this[HANDLE])
   }
 
   /** `obj[key]`, converted. */

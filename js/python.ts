@@ -2,15 +2,22 @@
  * `python`: the interpreter of this process. It starts on first use (or `python.start()`),
  * after discovery picked which Python to load.
  */
+import { AsyncQueue, type AsyncQueueOptions, bindAsync, evalAsync, TaskGroup, type TaskGroupOptions } from './async'
 import { type FoundPython, findPython } from './discovery'
 import { InterpreterError, InvalidArgumentError, makeError } from './errors'
-import { loadNative, type Native } from './native'
+import { loadNative, type Native, type NativeStats } from './native'
 import { bindNative, HANDLE, PyObject, TOKEN } from './object'
 
 /** Options for {@link python.configure}. */
 export interface PythonOptions {
   /** Path of the python executable to embed (a virtualenv's `bin/python` works). */
   executable?: string
+  /**
+   * How many asyncio event loops run coroutines (each on its own thread; default 1). Calls are
+   * spread over them round-robin; objects bound to a loop (an asyncQueue) stay on theirs.
+   * Like `executable`, it must be set before Python is first used.
+   */
+  loops?: number
 }
 
 /** Which Python is running. */
@@ -28,7 +35,7 @@ export interface PythonInfo {
   venv: boolean
   /** The shared libpython that was loaded. */
   libpython: string
-  /** How the Python was found: `option`, `PYNODE_PYTHON`, `VIRTUAL_ENV`, `.venv` or `PATH`. */
+  /** How the Python was found: `option`, `PYNODE_PYTHON`, `VIRTUAL_ENV`, `CONDA_PREFIX`, `.venv`, `uv` or `PATH`. */
   source: FoundPython['source']
 }
 
@@ -82,6 +89,9 @@ export const python = {
         `Python ${info?.version} is already running from ${info?.executable}; configure() must come before first use`,
       )
     if (opts.executable !== undefined) mustBeString(opts.executable, 'executable')
+    if (opts.loops !== undefined && (!Number.isInteger(opts.loops) || opts.loops < 1 || opts.loops > 64)) {
+      throw new InvalidArgumentError(`loops must be an integer from 1 to 64, got ${String(opts.loops)}`)
+    }
     options = { ...options, ...opts }
   },
 
@@ -135,10 +145,42 @@ export const python = {
     return builtinsHandle
   },
 
-  /** Counters for diagnostics: Python references held from JS, releases not yet done. */
-  stats(): { liveRefs: number; pendingReleases: number } {
+  /**
+   * Evaluates an expression in `__main__` on an asyncio loop and awaits its value if it is
+   * awaitable (a coroutine, a task, a future). The JS thread never waits for Python.
+   * @example await python.evalAsync('asyncio.sleep(0.1, result=42)')
+   */
+  evalAsync(expr: string, signal?: AbortSignal): Promise<unknown> {
+    mustBeString(expr, 'expression')
+    return evalAsync(expr, signal)
+  },
+
+  /**
+   * An `asyncio.Queue` shared by JS and Python: `put` / `get` / `readAll(signal)`, and
+   * `.handle` for Python code. `put` waits for room when `maxsize` is reached.
+   */
+  asyncQueue(opts: AsyncQueueOptions = {}): AsyncQueue {
+    return new AsyncQueue(opts)
+  },
+
+  /**
+   * A group of calls run concurrently on one loop; `run()` resolves with their results in order.
+   * @example
+   * const g = python.taskGroup()
+   * for (const n of [3, 4, 5]) g.add(compute, n)
+   * await g.run() // [9, 16, 25]
+   */
+  taskGroup(opts: TaskGroupOptions = {}): TaskGroup {
+    start()
+    return new TaskGroup(opts, (info as PythonInfo).versionInfo)
+  },
+
+  /** Counters for diagnostics: references held from JS, releases not yet done, async work in flight. */
+  stats(): NativeStats {
     return start().stats()
   },
 }
+
+bindAsync(() => ({ native: start(), loops: options.loops ?? 1 }))
 
 export type Python = typeof python

@@ -27,6 +27,8 @@ pub struct PythonErrorInfo {
     pub cause: Option<Box<PythonErrorInfo>>,
     /// Whether `cause` came from `__cause__` (true) or `__context__` (false).
     pub cause_is_explicit: bool,
+    /// The sub-exceptions of an exception group (`ExceptionGroup`, Python 3.11+); empty otherwise.
+    pub exceptions: Vec<PythonErrorInfo>,
 }
 
 impl PythonErrorInfo {
@@ -67,7 +69,23 @@ fn describe(exc: &Bound<'_, PyAny>, depth: usize) -> PythonErrorInfo {
         traceback,
         cause: cause.map(|c| Box::new(describe(&c, depth + 1))),
         cause_is_explicit,
+        exceptions: group_members(exc, depth),
     }
+}
+
+/// The members of a `BaseExceptionGroup` (none for other exceptions, or past the depth limit).
+fn group_members(exc: &Bound<'_, PyAny>, depth: usize) -> Vec<PythonErrorInfo> {
+    let py = exc.py();
+    let Ok(group_type) = py.import("builtins").and_then(|b| b.getattr("BaseExceptionGroup")) else {
+        return Vec::new(); // before 3.11
+    };
+    if depth + 1 >= MAX_CAUSE_DEPTH || !exc.is_instance(&group_type).unwrap_or(false) {
+        return Vec::new();
+    }
+    exc.getattr("exceptions")
+        .and_then(|members| members.try_iter().map(|it| it.flatten().collect::<Vec<_>>()))
+        .map(|members| members.iter().map(|m| describe(m, depth + 1)).collect())
+        .unwrap_or_default()
 }
 
 fn type_qualname(ty: &Bound<'_, PyType>) -> String {

@@ -28,6 +28,7 @@
 //! CPython 3.9–3.13; the few non-limited but exported functions it needs for speed are
 //! declared in [`ffi_ext`].
 
+pub mod aio;
 pub mod error;
 pub mod ffi_ext;
 pub mod gil;

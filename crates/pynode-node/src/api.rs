@@ -178,7 +178,7 @@ fn convert_args(js: Js, argv: &[Val]) -> R<Vec<Value>> {
     Ok(values)
 }
 
-fn convert_kwargs(js: Js, v: Val) -> R<Option<Vec<(String, Value)>>> {
+pub(crate) fn convert_kwargs(js: Js, v: Val) -> R<Option<Vec<(String, Value)>>> {
     match js.type_of(v)? {
         sys::ValueType::napi_undefined | sys::ValueType::napi_null => Ok(None),
         _ => match value_arg(js, v, "kwargs")? {
@@ -235,7 +235,7 @@ pub fn call_method(js: Js, args: &Args) -> R<Val> {
     })
 }
 
-fn array_args(js: Js, array: Val) -> R<Vec<Value>> {
+pub(crate) fn array_args(js: Js, array: Val) -> R<Vec<Value>> {
     if !js.is_array(array)? {
         return Err(invalid("call arguments must be an array"));
     }
@@ -371,11 +371,14 @@ pub fn is_disposed(js: Js, args: &Args) -> R<Val> {
     js.boolean(h.is_disposed())
 }
 
-/// `stats()`: `{ liveRefs, pendingReleases }`.
+/// `stats()`: `{ liveRefs, pendingReleases, loops, asyncInFlight, asyncWakeups }`.
 pub fn stats(js: Js, _args: &Args) -> R<Val> {
     let s = gil::stats();
     let obj = js.object()?;
     js.set_named(obj, c"liveRefs", js.number(s.live_refs as f64)?)?;
     js.set_named(obj, c"pendingReleases", js.number(s.pending_releases as f64)?)?;
+    js.set_named(obj, c"loops", js.number(pynode_core::aio::loop_count() as f64)?)?;
+    js.set_named(obj, c"asyncInFlight", js.number(pynode_core::aio::in_flight() as f64)?)?;
+    js.set_named(obj, c"asyncWakeups", js.number(pynode_core::aio::wakeups() as f64)?)?;
     Ok(obj)
 }

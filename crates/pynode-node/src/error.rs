@@ -30,6 +30,12 @@ pub fn throw(js: Js, failure: Failure) {
     }
 }
 
+/// The JS error for `err`, as a value (for rejecting a promise rather than throwing).
+pub fn value(js: Js, err: &Error) -> R<Val> {
+    let (kind, message, details) = describe(err);
+    make(js, kind, &message, details.as_ref())
+}
+
 enum Details<'a> {
     Python(&'a PythonErrorInfo),
     Conversion { path: String },
@@ -77,5 +83,12 @@ fn python_details(js: Js, info: &PythonErrorInfo) -> R<Val> {
         None => js.null()?,
     };
     js.set_named(obj, c"cause", cause)?;
+    if !info.exceptions.is_empty() {
+        let members = js.array(info.exceptions.len())?;
+        for (i, member) in info.exceptions.iter().enumerate() {
+            js.set_element(members, i as u32, python_details(js, member)?)?;
+        }
+        js.set_named(obj, c"exceptions", members)?;
+    }
     Ok(obj)
 }

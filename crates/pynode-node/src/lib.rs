@@ -11,6 +11,7 @@
 //! This library is built without linking libpython (`PYO3_BUILD_EXTENSION_MODULE`); the
 //! `pynode-loader` addon must have loaded libpython with `RTLD_GLOBAL` before this one loads.
 
+mod aio;
 mod api;
 mod convert;
 mod error;
@@ -113,6 +114,11 @@ const EXPORTS: &[(&CStr, Native)] = &[
     (c"isDisposed", api::is_disposed),
     (c"stats", api::stats),
     (c"endBurst", api::end_burst),
+    (c"asyncInit", aio::init),
+    (c"asyncSubmit", aio::submit),
+    (c"asyncControl", aio::control),
+    (c"asyncRef", aio::keep_alive),
+    (c"asyncSupport", aio::support),
 ];
 
 #[napi_derive::napi(module_exports)]

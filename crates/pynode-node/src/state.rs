@@ -26,6 +26,8 @@ pub struct EnvState {
     /// `setImmediate` and the native `endBurst`, to park the GIL when the turn ends.
     pub set_immediate: sys::napi_ref,
     pub end_burst: sys::napi_ref,
+    /// This thread's async completion sink (created by `asyncInit`).
+    pub aio: std::cell::OnceCell<std::sync::Arc<crate::aio::Sink>>,
 }
 
 impl EnvState {
@@ -65,6 +67,7 @@ impl EnvState {
             new_set: field(c"newSet")?,
             set_immediate: field(c"setImmediate")?,
             end_burst: js.reference(end_burst)?,
+            aio: std::cell::OnceCell::new(),
         });
         // SAFETY: the pointer is a leaked Box freed by `finalize` when the env goes away.
         check(
