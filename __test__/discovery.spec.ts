@@ -1,13 +1,11 @@
-import { execFileSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { chmodSync, existsSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import test from 'ava'
 import { candidates, findPython, InterpreterError, PynodeError, PythonNotFoundError } from '../js/index'
-import { childJson, ROOT, runNode, VENV } from './_helpers'
+import { childJson, cpython, discoveryTree, libpythonOf, ROOT, runNode, VENV, VENV_SOURCE } from './_helpers'
 
-const PYENV = '/root/.pyenv/versions'
-const PY312 = `${PYENV}/3.12.1/bin/python3.12`
+const py312 = cpython('3.12')
+const PY312 = py312?.executable ?? 'python3.12 (not installed)'
 
 let tmp = ''
 /** A virtualenv made by the test: `<tmp>/project/.venv`. */
@@ -18,13 +16,7 @@ let project = ''
 let empty = ''
 
 test.before(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'pynode-discovery-'))
-  project = join(tmp, 'project')
-  empty = join(tmp, 'empty')
-  mkdirSync(project)
-  mkdirSync(empty)
-  venv = join(project, '.venv')
-  execFileSync('python3', ['-m', 'venv', '--without-pip', venv], { stdio: 'pipe' })
+  ;({ tmp, project, empty, venv } = discoveryTree('discovery'))
   writeFileSync(join(tmp, 'fake-python'), '#!/bin/sh\necho not json\n')
   chmodSync(join(tmp, 'fake-python'), 0o755)
 })
@@ -104,9 +96,9 @@ for (const row of candidateRows) {
   })
 }
 
-test('findPython() from the repo root picks its .venv', (t) => {
+test('findPython() from the repo root picks its .venv (the matrix venv under test:matrix)', (t) => {
   const found = findPython()
-  t.is(found.source, '.venv')
+  t.is(found.source, VENV_SOURCE)
   t.is(found.executable, join(VENV, 'bin', 'python'))
   t.is(found.programName, join(VENV, 'bin', 'python'))
   t.regex(found.version, /^3\.\d+\.\d+$/)
@@ -114,12 +106,12 @@ test('findPython() from the repo root picks its .venv', (t) => {
 })
 
 test('findPython({ executable }) probes that python', (t) => {
-  t.true(existsSync(PY312), `this test needs ${PY312}`)
+  if (!py312) return t.fail('this test needs CPython 3.12 (pyenv or python3.12 on PATH)')
   const found = findPython({ executable: PY312 })
   t.is(found.source, 'option')
   t.is(found.executable, PY312)
-  t.is(found.version, '3.12.1')
-  t.is(found.libpython, `${PYENV}/3.12.1/lib/libpython3.12.so.1.0`)
+  t.is(found.version, py312.version)
+  t.is(found.libpython, libpythonOf(py312))
 })
 
 test('PYNODE_PYTHON pointing at a nonexistent path -> PythonNotFoundError listing it', (t) => {
@@ -155,9 +147,9 @@ const rejected: { name: string; executable: () => string; problem: RegExp; needs
   },
   {
     name: 'Python 3.8',
-    executable: () => `${PYENV}/3.8.18/bin/python3.8`,
-    problem: /^Python 3\.8\.18 is not supported \(pynode needs CPython 3\.9 or newer\)$/,
-    needs: `${PYENV}/3.8.18/bin/python3.8`,
+    executable: () => cpython('3.8')?.executable ?? '',
+    problem: /^Python 3\.8\.\d+ is not supported \(pynode needs CPython 3\.9 or newer\)$/,
+    needs: cpython('3.8')?.executable ?? '/python3.8-is-not-installed',
   },
 ]
 
@@ -179,7 +171,7 @@ test('a child with nothing usable lists .venv and PATH as tried', (t) => {
     `try { pynode.python.start(); console.log('{}') } catch (e) {
        console.log(JSON.stringify({ name: e.name, code: e.code, tried: e.tried, message: e.message }))
      }`,
-    { cwd: empty, env: { PATH: join(tmp, 'no-bin') } },
+    { cwd: empty, env: { PATH: join(tmp, 'no-bin'), VIRTUAL_ENV: undefined } },
   )
   t.is(result.status, 0, result.stderr)
   const err = childJson<{ name: string; code: string; tried: { source: string; path: string; problem: string }[]; message: string }>(result)
@@ -192,24 +184,27 @@ test('a child with nothing usable lists .venv and PATH as tried', (t) => {
 })
 
 test('PYNODE_PYTHON=python3.12 in a temp dir: one binary serves another CPython', (t) => {
-  t.true(existsSync(PY312), `this test needs ${PY312}`)
+  if (!py312) return t.fail('this test needs CPython 3.12 (pyenv or python3.12 on PATH)')
   const info = started(t, { cwd: empty, env: { PYNODE_PYTHON: PY312 } })
   t.regex(info.version, /^3\.12\.\d+$/)
   t.is(info.source, 'PYNODE_PYTHON')
   t.is(info.executable, PY312)
-  t.is(info.prefix, `${PYENV}/3.12.1`)
+  t.is(info.prefix, py312.prefix)
   t.false(info.venv)
-  t.is(info.libpython, `${PYENV}/3.12.1/lib/libpython3.12.so.1.0`)
+  t.is(info.libpython, libpythonOf(py312))
 })
 
-for (const version of ['3.9.18', '3.10.13', '3.13.0']) {
-  const [major, minor] = version.split('.')
-  const executable = `${PYENV}/${version}/bin/python${major}.${minor}`
-  if (!existsSync(executable)) continue
-  test(`the same binary embeds CPython ${version}`, (t) => {
-    const info = started(t, { cwd: empty, env: { PYNODE_PYTHON: executable } })
-    t.is(info.version, version)
+for (const minor of ['3.9', '3.10', '3.11', '3.13']) {
+  const py = cpython(minor)
+  if (!py) {
+    test.skip(`the same binary embeds CPython ${minor} (not installed here)`, () => {})
+    continue
+  }
+  test(`the same binary embeds CPython ${py.version}`, (t) => {
+    const info = started(t, { cwd: empty, env: { PYNODE_PYTHON: py.executable } })
+    t.is(info.version, py.version)
     t.is(info.source, 'PYNODE_PYTHON')
+    t.is(info.libpython, libpythonOf(py))
   })
 }
 
@@ -229,7 +224,7 @@ test('VIRTUAL_ENV set to that venv, in a temp dir: it is picked', (t) => {
 })
 
 test('a .venv in the working directory is picked', (t) => {
-  const info = started(t, { cwd: project })
+  const info = started(t, { cwd: project, env: { VIRTUAL_ENV: undefined } })
   t.is(info.source, '.venv')
   t.is(info.prefix, venv)
 })

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import test from 'ava'
 import { InterpreterError, PynodeError, python } from '../js/index'
-import { childJson, ROOT, runNode, VENV } from './_helpers'
+import { childJson, ROOT, runNode, VENV, VENV_SOURCE } from './_helpers'
 
 test('python.info describes the .venv found from the repo root', (t) => {
   const info = python.info
@@ -13,7 +13,7 @@ test('python.info describes the .venv found from the repo root', (t) => {
   t.is(info.prefix, VENV)
   t.not(info.basePrefix, info.prefix)
   t.true(info.venv)
-  t.is(info.source, '.venv')
+  t.is(info.source, VENV_SOURCE)
   t.true(existsSync(info.libpython), info.libpython)
   const [major, minor] = info.versionInfo
   t.true(basename(info.libpython).startsWith(`libpython${major}.${minor}`), info.libpython)
@@ -156,7 +156,10 @@ test('a missing native binary is reported as a PynodeError with a code', (t) => 
     )
     t.is(result.status, 0, result.stderr)
     const err = childJson<{ pynode: boolean; code?: string; message: string }>(result)
-    t.regex(err.message, /native binary pynode-loader\..+\.node not found/)
+    t.regex(err.message, /native binaries pynode-loader\.(.+)\.node and pynode\.\1\.node not found; looked in PYNODE_NATIVE_DIR=/)
+    // An explicit PYNODE_NATIVE_DIR is not second-guessed; the fix names the platform package.
+    t.true(err.message.includes(emptyDir), err.message)
+    t.regex(err.message, /npm install pynode-[a-z0-9]+-[a-z0-9]+/)
     t.true(err.pynode)
     t.is(err.code, 'ERR_PYNODE_NATIVE_NOT_FOUND')
   } finally {

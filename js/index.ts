@@ -16,7 +16,17 @@ export {
   type TaskGroupOptions,
 } from './async'
 export { type BufferOptions, releaseBuffer, Tensor, type TypedArray, view } from './buffer'
-export { candidates, type FoundPython, findPython, type PythonSource, type TriedPython } from './discovery'
+export {
+  type Candidate,
+  candidates,
+  type Discovery,
+  discover,
+  type FoundPython,
+  findPython,
+  onPath,
+  type PythonSource,
+  type TriedPython,
+} from './discovery'
 export {
   BufferError,
   type BufferErrorReason,

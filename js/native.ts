@@ -4,7 +4,7 @@
  * one binary serves every CPython 3.9+. Types the binding's private functions.
  */
 import { existsSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { RawTensor, TypedArray } from './buffer'
 import { InterpreterError } from './errors'
 
@@ -87,16 +87,57 @@ export function platformSuffix(): string {
   return `${platform}-${arch}`
 }
 
-/** Where the binaries are looked for: `PYNODE_NATIVE_DIR`, then the package's `native/`. */
-function nativePath(name: string): string {
-  const file = `${name}.${platformSuffix()}.node`
-  const dirs = [process.env.PYNODE_NATIVE_DIR, join(__dirname, '..', 'native')].filter(Boolean) as string[]
-  for (const dir of dirs) {
-    const path = join(dir, file)
-    if (existsSync(path)) return path
+/** Where the native binaries were found, and by which rule (for `pynode doctor`). */
+export interface NativeLocation {
+  /** `PYNODE_NATIVE_DIR` (a custom build), `local` (this checkout's `native/`), or `package`. */
+  source: 'PYNODE_NATIVE_DIR' | 'local' | 'package'
+  /** The directory holding both `.node` files. */
+  dir: string
+  /** The platform package that supplied them (`pynode-linux-x64-gnu`), when `source` is `package`. */
+  packageName?: string
+}
+
+/** The npm package that carries this platform's binaries, e.g. `pynode-linux-x64-gnu`. */
+export function platformPackage(): string {
+  return `pynode-${platformSuffix()}`
+}
+
+/**
+ * Finds both binaries, like napi-rs's generated loader: an explicit `PYNODE_NATIVE_DIR` (a
+ * custom build) first, then the files next to the package (`native/`, what `npm run build`
+ * makes in a checkout), then the optional platform package npm installed. Both binaries come
+ * from the same place: a loader from one build and a binding from another are never mixed.
+ */
+export function locateNative(): NativeLocation {
+  const files = ['pynode-loader', 'pynode'].map((name) => `${name}.${platformSuffix()}.node`)
+  const has = (dir: string) => files.every((file) => existsSync(join(dir, file)))
+  const tried: string[] = []
+  const custom = process.env.PYNODE_NATIVE_DIR
+  if (custom) {
+    if (has(custom)) return { source: 'PYNODE_NATIVE_DIR', dir: custom }
+    // An explicit override that does not hold the binaries is an error, not a reason to load others.
+    throw nativeNotFound(files, [`PYNODE_NATIVE_DIR=${custom}`])
   }
-  throw new InterpreterError(
-    `pynode: native binary ${file} not found in ${dirs.join(', ')}; run \`npm run build\` (or set PYNODE_NATIVE_DIR)`,
+  const local = join(__dirname, '..', 'native')
+  if (has(local)) return { source: 'local', dir: local }
+  tried.push(local)
+  const packageName = platformPackage()
+  try {
+    const dir = dirname(require.resolve(`${packageName}/package.json`))
+    if (has(dir)) return { source: 'package', dir, packageName }
+    tried.push(dir)
+  } catch {
+    tried.push(`package ${packageName} (not installed)`)
+  }
+  throw nativeNotFound(files, tried)
+}
+
+function nativeNotFound(files: string[], tried: string[]): InterpreterError {
+  return new InterpreterError(
+    `pynode: native binaries ${files.join(' and ')} not found; looked in ${tried.join(', ')}. ` +
+      `Fix: install the platform package (\`npm install ${platformPackage()}\`; npm skips it when optional dependencies are ` +
+      'omitted or the platform is not one pynode ships for), build from source (`npm run build`), or set PYNODE_NATIVE_DIR ' +
+      'to a directory holding both files',
     'ERR_PYNODE_NATIVE_NOT_FOUND',
   )
 }
@@ -106,8 +147,9 @@ let native: Native | undefined
 /** Loads libpython (global symbols) and then the binding. Idempotent. */
 export function loadNative(libpython: string): Native {
   if (native) return native
-  const loader = require(nativePath('pynode-loader')) as Loader
+  const { dir } = locateNative()
+  const loader = require(join(dir, `pynode-loader.${platformSuffix()}.node`)) as Loader
   loader.openGlobal(libpython)
-  native = require(nativePath('pynode')) as Native
+  native = require(join(dir, `pynode.${platformSuffix()}.node`)) as Native
   return native
 }

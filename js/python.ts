@@ -35,7 +35,7 @@ export interface PythonInfo {
   venv: boolean
   /** The shared libpython that was loaded. */
   libpython: string
-  /** How the Python was found: `option`, `PYNODE_PYTHON`, `VIRTUAL_ENV`, `.venv` or `PATH`. */
+  /** How the Python was found: `option`, `PYNODE_PYTHON`, `VIRTUAL_ENV`, `CONDA_PREFIX`, `.venv`, `uv` or `PATH`. */
   source: FoundPython['source']
 }
 

@@ -4,13 +4,20 @@
 //   node scripts/build.mjs            all steps
 //   node scripts/build.mjs --rust     native addons only
 //   node scripts/build.mjs --ts       TypeScript only
+//   node scripts/build.mjs --rust --target aarch64-unknown-linux-gnu [--cross-compile | --use-napi-cross]
+//                                     another target (the release workflow's build matrix); the
+//                                     cross flags are napi build's (zig/xwin, or a glibc 2.17 gcc)
 import { execFileSync } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
-const only = process.argv.slice(2).filter((a) => a.startsWith('--'))
+const args = process.argv.slice(2)
+const STEPS = ['--rust', '--ts', '--venv']
+const only = args.filter((a) => STEPS.includes(a))
 const want = (step) => only.length === 0 || only.includes(`--${step}`)
+const target = args.includes('--target') ? ['--target', args[args.indexOf('--target') + 1]] : []
+const cross = args.filter((a) => a === '--cross-compile' || a === '--use-napi-cross')
 const bin = (name) => join(root, 'node_modules', '.bin', process.platform === 'win32' ? `${name}.cmd` : name)
 
 function run(cmd, args, env = {}) {
@@ -22,7 +29,7 @@ if (want('rust')) {
   // The binding must not link libpython: one binary serves every CPython (the loader addon
   // loads the chosen libpython with global symbols first).
   const env = { PYO3_BUILD_EXTENSION_MODULE: '1' }
-  const common = ['build', '--platform', '--release', '--no-js', '--output-dir', 'native']
+  const common = ['build', '--platform', '--release', '--no-js', '--output-dir', 'native', ...target, ...cross]
   run(bin('napi'), [...common, '--package', 'pynode-loader', '--config-path', 'crates/pynode-loader/napi.json'], env)
   run(bin('napi'), [...common, '--package', 'pynode-node'], env)
 }
