@@ -144,6 +144,14 @@ pub enum Request {
 }
 
 impl Request {
+    /// Whether the request settles an id (calls, streams), as opposed to controlling one.
+    fn settles(&self) -> bool {
+        !matches!(
+            self,
+            Request::Cancel { .. } | Request::Grant { .. } | Request::Close { .. }
+        )
+    }
+
     /// The id and route of a request that settles something (not the control messages).
     fn into_route(self) -> Option<(u64, Route)> {
         match self {
@@ -293,11 +301,17 @@ pub fn loop_count() -> usize {
     LOOPS.get().map_or(0, Vec::len)
 }
 
-/// Requests in flight (settled ones are forgotten): for tests and diagnostics.
+/// Requests not settled yet, whether still queued or running: for tests and diagnostics.
 pub fn in_flight() -> usize {
-    LOOPS
-        .get()
-        .map_or(0, |loops| loops.iter().map(|lp| lock(&lp.routes).len()).sum())
+    LOOPS.get().map_or(0, |loops| {
+        loops
+            .iter()
+            .map(|lp| {
+                let queued = lock(&lp.inbox).iter().filter(|r| r.settles()).count();
+                queued + lock(&lp.routes).len()
+            })
+            .sum()
+    })
 }
 
 /// How many times a loop was woken to drain requests (one wake-up can carry many).
