@@ -218,6 +218,7 @@ test('GC (child process, --expose-gc): collected views release their Python buff
   t.is(r.sum, r.count * 1e6)
   t.is(r.aliveAfterGc, 0)
   // V8 counts the 8 MB each view references as external memory, and uncounts it once freed.
-  t.true(r.externalGrowth >= r.count * 8e6, `external memory grew by ${r.externalGrowth}`)
+  // (Within 5%: other external memory of the process may be freed meanwhile.)
+  t.true(r.externalGrowth >= r.count * 8e6 * 0.95, `external memory grew by ${r.externalGrowth}`)
   t.true(r.externalAfter < r.count * 8e6, `external memory after GC: ${r.externalAfter}`)
 })
