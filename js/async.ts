@@ -127,18 +127,24 @@ class PendingCall implements Receiver {
     else this.reject(payload)
   }
 
-  /** An abort rejects at once (even if Python ignores the cancellation) and cancels the task. */
-  readonly abort = (): void => {
-    if (!receivers.has(this.id)) return
-    this.done()
-    N?.asyncControl(Ctl.Cancel, this.loop, this.id)
-    this.reject(abortReason(this.signal as AbortSignal))
+  /** The abort listener (made only for calls that have a signal). */
+  abort: (() => void) | undefined
+
+  /** Listens to `signal`: an abort rejects at once (even if Python ignores the cancellation) and cancels the task. */
+  listen(signal: AbortSignal): void {
+    this.abort = () => {
+      if (!receivers.has(this.id)) return
+      this.done()
+      N?.asyncControl(Ctl.Cancel, this.loop, this.id)
+      this.reject(abortReason(signal))
+    }
+    signal.addEventListener('abort', this.abort, { once: true })
   }
 
   private done(): void {
     receivers.delete(this.id)
     unhold()
-    this.signal?.removeEventListener('abort', this.abort)
+    if (this.abort) this.signal?.removeEventListener('abort', this.abort)
   }
 }
 
@@ -161,7 +167,7 @@ function request(
     const pending = new PendingCall(id, lp, signal)
     receivers.set(id, pending)
     hold()
-    signal?.addEventListener('abort', pending.abort, { once: true })
+    if (signal) pending.listen(signal)
     return pending.promise
   } catch (err) {
     return Promise.reject(err)
@@ -170,6 +176,9 @@ function request(
 
 /** `fn.callAsync(...args)`: see PyObject.callAsync. */
 export function callAsync(fn: NativeHandle, args: unknown[], asObject: boolean, loop?: number): Promise<unknown> {
+  const last = args.length > 0 ? args[args.length - 1] : undefined
+  // The common case (no kw(), no signal) skips the split.
+  if (!(last instanceof KwArgs) && !(last instanceof AbortSignal)) return request(Op.Call, loop, fn, args, undefined, asObject, undefined)
   const { pos, kwargs, signal } = splitCallArgs(args)
   return request(Op.Call, loop, fn, pos, kwargs, asObject, signal)
 }
