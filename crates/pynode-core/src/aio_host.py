@@ -177,8 +177,9 @@ class Host:
         return self.blocking(fn, args, kwargs)
 
     async def _call(self, id, fn, args, kwargs):
+        # fn None: args[0] is an awaitable to await (settle()).
         try:
-            result = self.start(fn, args, kwargs)
+            result = args[0] if fn is None else self.start(fn, args, kwargs)
             # A plain function (run on the blocking pool) may itself return a coroutine.
             while _isawaitable(result):
                 result = await result
@@ -194,21 +195,9 @@ class Host:
     def settle(self, id, value):
         """evalAsync and awaiting an object: await `value` if it is awaitable."""
         if _isawaitable(value):
-            self._call_task(id, self._await(id, value))
+            self._call_task(id, self._call(id, None, (value,), None))
         else:
             self.emit(id, RESOLVE, value)
-
-    async def _await(self, id, aw):
-        try:
-            result = await aw
-        except BaseException as e:
-            self.tasks.pop(id, None)
-            self.emit(id, REJECT, e)
-            if isinstance(e, _CancelledError):
-                raise
-        else:
-            self.tasks.pop(id, None)
-            self.emit(id, RESOLVE, result)
 
     def cancel(self, id):
         task = self.tasks.get(id)
