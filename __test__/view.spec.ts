@@ -136,6 +136,24 @@ test('a lent ArrayBuffer is never detached: structuredClone and postMessage copy
   t.deepEqual(python.evalObject('lambda v: memoryview(v).tolist()').call(v), [1, 2, 3])
 })
 
+test('ArrayBuffer.prototype.transfer() (Node 22+) refuses a lent buffer and still works for others', (t) => {
+  const proto = ArrayBuffer.prototype as unknown as { transfer?: (this: ArrayBuffer) => ArrayBuffer }
+  const xs = new Float64Array([1, 2, 3])
+  using v = view(xs)
+  if (typeof proto.transfer !== 'function') {
+    t.log(`Node ${process.version} has no ArrayBuffer.prototype.transfer: nothing else can detach it`)
+    t.is(xs.buffer.byteLength, 24)
+    return
+  }
+  const err = t.throws(() => proto.transfer?.call(xs.buffer), { instanceOf: TypeError })
+  t.regex(err?.message ?? '', /lent to Python/)
+  t.is(xs.buffer.byteLength, 24)
+  t.deepEqual(python.evalObject('lambda v: memoryview(v).tolist()').call(v), [1, 2, 3])
+  const other = new ArrayBuffer(8)
+  t.is(proto.transfer.call(other).byteLength, 8)
+  t.is(other.byteLength, 0)
+})
+
 test('memory from buffer() lent back with view() is not detached by releaseBuffer() while Python may use it', (t) => {
   using a = python.evalObject("np.arange(3, dtype='float64')")
   const xs = a.buffer() as Float64Array

@@ -205,6 +205,39 @@ export function view(memory: ArrayBufferView | ArrayBuffer | SharedArrayBuffer):
   if (!shared) {
     markAsUntransferable(ab)
     lent.add(ab)
+    guardTransfer()
   }
   return v
+}
+
+let transferGuarded = false
+
+/**
+ * `ArrayBuffer.prototype.transfer()` / `transferToFixedLength()` (Node 22+) detach a buffer
+ * whatever `markAsUntransferable` says, and Node-API cannot pin one. Once memory has been lent
+ * to Python they throw a TypeError for lent buffers (others are untouched), so Python never
+ * points at memory that moved.
+ */
+function guardTransfer(): void {
+  if (transferGuarded) return
+  transferGuarded = true
+  const proto = ArrayBuffer.prototype as unknown as Record<string, unknown>
+  for (const name of ['transfer', 'transferToFixedLength']) {
+    const original = proto[name]
+    if (typeof original !== 'function') continue
+    Object.defineProperty(proto, name, {
+      configurable: true,
+      writable: true,
+      value: {
+        [name](this: ArrayBuffer, ...args: unknown[]) {
+          if (lent.has(this)) {
+            throw new TypeError(
+              `pynode: this ArrayBuffer is lent to Python with view(), so it cannot be detached by ${name}(); copy it instead (buffer.slice())`,
+            )
+          }
+          return (original as (...a: unknown[]) => unknown).apply(this, args)
+        },
+      }[name],
+    })
+  }
 }
