@@ -700,3 +700,50 @@ serial('after the loop started (asyncio imported on its thread), SIGINT still be
   t.is(result.signal, 'SIGINT')
   t.is(result.stdout, 'None\n')
 })
+
+serial('workers number their requests independently; a terminated worker leaves nothing running', (t) => {
+  const pySource = [
+    'import asyncio, builtins',
+    'async def nap(x):',
+    '    await asyncio.sleep(0.001 * (x % 5))',
+    '    return x',
+    'async def gen():',
+    '    i = 0',
+    '    try:',
+    '        while True:',
+    '            yield i',
+    '            i += 1',
+    '    finally:',
+    '        builtins.pynode_closed = getattr(builtins, "pynode_closed", 0) + 1',
+  ].join('\n')
+  const workerSource = [
+    "const { parentPort, threadId } = require('node:worker_threads')",
+    `const { python } = require(${JSON.stringify(DIST)})`,
+    `const m = python.module('w' + threadId, ${JSON.stringify(pySource)})`,
+    ';(async () => {',
+    "  const it = m.getObject('gen').iterate()",
+    '  await it.next()',
+    "  const xs = await Promise.all(Array.from({ length: 200 }, (_, i) => m.getObject('nap').callAsync(i)))",
+    '  parentPort.postMessage(xs.every((x, i) => x === i))',
+    '  await new Promise(() => {}) // keep the stream and a pending call alive until terminated',
+    '})()',
+  ].join('\n')
+  const result = runNode(`
+    const { Worker } = require('node:worker_threads')
+    const { python } = pynode
+    const run = () => new Promise((resolve, reject) => {
+      const w = new Worker(${JSON.stringify(workerSource)}, { eval: true })
+      w.on('error', reject)
+      w.once('message', (ok) => w.terminate().then(() => resolve(ok)))
+    })
+    ;(async () => {
+      const oks = await Promise.all([run(), run(), run()])
+      for (let i = 0; i < 100 && (python.stats().asyncInFlight > 0 || python.eval('getattr(__import__("builtins"), "pynode_closed", 0)') < 3); i++) {
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      console.log(JSON.stringify({ oks, inFlight: python.stats().asyncInFlight, closed: python.eval('getattr(__import__("builtins"), "pynode_closed", 0)') }))
+    })()
+  `)
+  t.is(result.status, 0, result.stderr)
+  t.deepEqual(childJson(result), { oks: [true, true, true], inFlight: 0, closed: 3 })
+})

@@ -84,9 +84,15 @@ pub trait Delivery: Send + Sync + 'static {
 }
 
 /// Who receives the completions of one request, and how results are converted.
+///
+/// Requests are keyed on the loops by process-wide keys ([`next_key`]): several JS threads
+/// (workers) share the loops, each numbering its own requests. `id` is the requester's own
+/// number, the one its completions carry.
 #[derive(Clone)]
 pub struct Route {
     pub sink: Arc<dyn Delivery>,
+    /// The requester's id for this request (what [`Completion::id`] carries).
+    pub id: u64,
     /// Results come back as handles whatever their type (`callAsyncObject`).
     pub as_object: bool,
 }
@@ -239,6 +245,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 static LOOPS: OnceLock<Vec<Arc<Loop>>> = OnceLock::new();
+static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+
+/// A process-wide key for a request (see [`Route`]).
+pub fn next_key() -> u64 {
+    NEXT_KEY.fetch_add(1, Ordering::Relaxed)
+}
 /// Wake-up bytes written (for tests: many requests in one JS turn cost one wake-up).
 static WAKEUPS: AtomicUsize = AtomicUsize::new(0);
 static STARTED_THREADS: AtomicUsize = AtomicUsize::new(0);
@@ -349,15 +361,11 @@ fn fail(lp: &Loop, err: Error) {
     *lock(&lp.failed) = Some(err.clone());
     let queued = std::mem::take(&mut *lock(&lp.inbox));
     let routes: Vec<(u64, Route)> = lock(&lp.routes).drain().collect();
-    for (id, route) in routes
+    for (_, route) in routes
         .into_iter()
         .chain(queued.into_iter().filter_map(Request::into_route))
     {
-        route.sink.deliver(Completion {
-            id,
-            kind: Kind::Reject,
-            payload: Payload::Error(err.clone()),
-        });
+        reject_now(&route, err.clone());
     }
 }
 
@@ -413,9 +421,8 @@ fn host<'a>(py: Python<'_>, lp: &'a Arc<Loop>) -> Result<&'a Py<PyAny>> {
 /// Queues `request` for loop `index` and wakes the loop if needed. Never waits for the GIL.
 pub fn submit(index: usize, request: Request) {
     let Some(lp) = LOOPS.get().and_then(|loops| loops.get(index % loops.len().max(1))) else {
-        if let Some((id, route)) = request.into_route() {
+        if let Some((_, route)) = request.into_route() {
             reject_now(
-                id,
                 &route,
                 Error::Interpreter("pynode's asyncio loops are not started".into()),
             );
@@ -423,8 +430,8 @@ pub fn submit(index: usize, request: Request) {
         return;
     };
     if let Some(err) = lock(&lp.failed).clone() {
-        if let Some((id, route)) = request.into_route() {
-            reject_now(id, &route, err);
+        if let Some((_, route)) = request.into_route() {
+            reject_now(&route, err);
         }
         return;
     }
@@ -438,9 +445,9 @@ pub fn submit(index: usize, request: Request) {
     }
 }
 
-fn reject_now(id: u64, route: &Route, err: Error) {
+fn reject_now(route: &Route, err: Error) {
     route.sink.deliver(Completion {
-        id,
+        id: route.id,
         kind: Kind::Reject,
         payload: Payload::Error(err),
     });
@@ -460,7 +467,7 @@ fn drain(py: Python<'_>, lp: &Arc<Loop>) {
         if let Err((id, err)) = handle(py, lp, host, request) {
             let route = lock(&lp.routes).remove(&id);
             if let Some(route) = route {
-                reject_now(id, &route, err);
+                reject_now(&route, err);
             }
         }
     }
@@ -611,7 +618,11 @@ fn emit(lp: &Loop, args: &Bound<'_, PyTuple>) -> PyResult<bool> {
         Kind::End => (kind, Payload::None),
     };
     let failed_item = was_item && kind == Kind::Reject;
-    let delivered = route.sink.deliver(Completion { id, kind, payload });
+    let delivered = route.sink.deliver(Completion {
+        id: route.id,
+        kind,
+        payload,
+    });
     // `false` tells a stream's pump to stop: nobody listens, or the item could not convert.
     Ok(delivered && !failed_item)
 }
@@ -740,8 +751,9 @@ mod tests {
         python();
         assert_eq!(start(1).unwrap(), 1);
         let sink = Arc::new(Collect::default());
-        let route = Route {
+        let route = |id| Route {
             sink: sink.clone(),
+            id,
             as_object: false,
         };
         let add = function(
@@ -752,7 +764,7 @@ mod tests {
             0,
             Request::Call {
                 id: 1,
-                route: route.clone(),
+                route: route(1),
                 call: CallSpec {
                     callable: add,
                     args: vec![Value::Int(40), Value::Int(2)],
@@ -777,7 +789,7 @@ mod tests {
             0,
             Request::Stream {
                 id: 2,
-                route,
+                route: route(2),
                 source: StreamSource::Call(call),
             },
         );

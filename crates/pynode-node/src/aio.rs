@@ -12,6 +12,7 @@ use crate::js::{check, invalid, Args, Js, Val, R};
 use crate::state::EnvState;
 use napi::sys;
 use pynode_core::aio::{self, CallSpec, Completion, Delivery, Kind, Payload, Request, Route, StreamSource};
+use std::collections::HashMap;
 use std::ffi::c_void;
 use std::ptr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,6 +24,9 @@ pub struct Sink {
 
 struct Inner {
     items: Vec<Completion>,
+    /// This thread's request ids -> the process-wide keys the loops know them by (several JS
+    /// threads share the loops), for requests not settled yet: controls name requests by id.
+    keys: HashMap<u64, (u64, usize)>,
     /// A threadsafe call is queued and has not drained `items` yet.
     scheduled: bool,
     /// Null once the environment is gone (then completions are dropped).
@@ -44,6 +48,7 @@ impl Sink {
         let sink = Arc::new(Sink {
             inner: Mutex::new(Inner {
                 items: Vec::new(),
+                keys: HashMap::new(),
                 scheduled: false,
                 tsfn: ptr::null_mut(),
             }),
@@ -99,9 +104,34 @@ impl Sink {
     }
 }
 
+impl Sink {
+    /// A route for request `id` of this thread on loop `index`, and the key the loops will
+    /// know it by.
+    fn route(self: &Arc<Self>, id: u64, index: usize, as_object: bool) -> (u64, Route) {
+        let key = aio::next_key();
+        self.lock().keys.insert(id, (key, index));
+        (
+            key,
+            Route {
+                sink: Arc::clone(self) as Arc<dyn Delivery>,
+                id,
+                as_object,
+            },
+        )
+    }
+
+    /// The key of this thread's unsettled request `id`.
+    fn key(&self, id: u64) -> Option<u64> {
+        self.lock().keys.get(&id).map(|&(key, _)| key)
+    }
+}
+
 impl Delivery for Sink {
     fn deliver(&self, completion: Completion) -> bool {
         let mut inner = self.lock();
+        if completion.kind.is_terminal() {
+            inner.keys.remove(&completion.id);
+        }
         if inner.tsfn.is_null() {
             drop(inner);
             drop(completion); // outside the lock: dropping may run Python code
@@ -134,12 +164,17 @@ impl Delivery for Sink {
 unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
     // SAFETY: `data` is the Arc<Sink> reference handed over at creation; finalize runs once.
     let sink = unsafe { Arc::from_raw(data as *const Sink) };
-    let dropped = {
+    let (dropped, unsettled) = {
         let mut inner = sink.lock();
         inner.tsfn = ptr::null_mut();
-        std::mem::take(&mut inner.items)
+        (std::mem::take(&mut inner.items), std::mem::take(&mut inner.keys))
     };
     drop(dropped);
+    // Nobody will read what this thread (a terminated worker, say) still waits for: cancel its
+    // calls and close its streams rather than leave them running on the loops.
+    for (key, index) in unsettled.into_values() {
+        aio::submit(index, Request::Cancel { id: key });
+    }
 }
 
 unsafe extern "C" fn call_js(env: sys::napi_env, settle: sys::napi_value, context: *mut c_void, _data: *mut c_void) {
@@ -237,10 +272,8 @@ pub fn submit(js: Js, args: &Args) -> R<Val> {
     let id = number(js, args, 2, "id")? as u64;
     let as_object = js.get_bool(args.at(3, "asObject")?)?;
     let target = args.at(4, "target")?;
-    let route = Route {
-        sink: sink(js)?,
-        as_object,
-    };
+    let sink = sink(js)?;
+    let (id, route) = sink.route(id, index, as_object);
     let request = match op {
         0 => Request::Call {
             id,
@@ -286,7 +319,10 @@ pub fn submit(js: Js, args: &Args) -> R<Val> {
                 taskgroup: js.get_bool(args.at(5, "taskgroup")?)?,
             }
         }
-        _ => return Err(invalid("unknown async operation")),
+        _ => {
+            drop(route);
+            return Err(invalid("unknown async operation"));
+        }
     };
     aio::submit(index, request);
     js.undefined()
@@ -297,24 +333,30 @@ pub fn submit(js: Js, args: &Args) -> R<Val> {
 pub fn control(js: Js, args: &Args) -> R<Val> {
     let op = number(js, args, 0, "op")? as u32;
     let index = number(js, args, 1, "loop")? as usize;
-    let id = number(js, args, 2, "id")? as u64;
-    let request = match op {
-        0 => Request::Cancel { id },
-        1 => Request::Grant {
+    let local = number(js, args, 2, "id")? as u64;
+    let sink = sink(js)?;
+    // A request that already settled has no key any more: cancelling, granting or closing it is
+    // a no-op. A throw() still needs its reply, so it goes to key 0 (never a request), where the
+    // loop finds no stream and rejects the reply with the thrown error.
+    let key = sink.key(local);
+    let request = match (op, key) {
+        (0, Some(id)) => Request::Cancel { id },
+        (1, Some(id)) => Request::Grant {
             id,
             n: number(js, args, 3, "n")? as u64,
         },
-        2 => Request::Close { id },
-        3 => Request::Throw {
-            id,
-            reply: number(js, args, 3, "reply")? as u64,
-            route: Route {
-                sink: sink(js)?,
-                as_object: false,
-            },
-            name: js.get_string(args.at(4, "name")?, "error name")?,
-            message: js.get_string(args.at(5, "message")?, "error message")?,
-        },
+        (2, Some(id)) => Request::Close { id },
+        (3, key) => {
+            let (reply, route) = sink.route(number(js, args, 3, "reply")? as u64, index, false);
+            Request::Throw {
+                id: key.unwrap_or(0),
+                reply,
+                route,
+                name: js.get_string(args.at(4, "name")?, "error name")?,
+                message: js.get_string(args.at(5, "message")?, "error message")?,
+            }
+        }
+        (0..=2, None) => return js.undefined(),
         _ => return Err(invalid("unknown async control")),
     };
     aio::submit(index, request);
