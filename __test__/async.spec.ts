@@ -341,6 +341,19 @@ serial('throw() maps to athrow()', async (t) => {
   t.deepEqual(await plain.next(), { value: undefined, done: true })
 })
 
+serial('throw() and return() issued together: neither rejects nor hangs, the generator is closed once', async (t) => {
+  for (let round = 0; round < 20; round++) {
+    m.callMethod('reset_stream')
+    const it = fn('catching').iterate()
+    // (return() ends next() calls still waiting; the throw() reaches the generator first.)
+    const [, thrown, , returned] = await Promise.all([it.next(), it.throw(new Error('boom')), it.next(), it.return('r')])
+    t.is(typeof thrown.done, 'boolean')
+    t.deepEqual(returned, { value: 'r', done: true })
+    t.is(produced().finally, 1)
+  }
+  await until(() => python.stats().asyncInFlight === 0, 'the streams to settle')
+})
+
 serial('natural exhaustion does not call aclose; break does', async (t) => {
   const ticker = fn('Ticker').callObject(3)
   const all: unknown[] = []

@@ -256,7 +256,7 @@ class Host:
         if stream is None:
             self.emit(reply, REJECT, exc)
         else:
-            self._task(stream.throw(reply, exc))
+            stream.throw(reply, exc)
 
 
 class _Stream:
@@ -274,12 +274,13 @@ class _Stream:
         self.credit = 0
         self.waiter = None
         self.task = None
-        self.closing = False
+        self.closing = False  # close() requested (or the stream ended)
+        self.throwing = None  # the task of a throw() in progress
 
     def grant(self, n):
         self.credit += n
         if self.task is None:
-            if not self.closing:
+            if not self.closing and self.throwing is None:
                 self.task = self.host._task(self._pump())
         elif self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
@@ -321,8 +322,8 @@ class _Stream:
                         item = await anext()
                     except StopAsyncIteration:
                         break
-                    if self.closing:  # the generator swallowed the cancellation of a close()
-                        return
+                    if self.closing or self.throwing is not None:
+                        return  # the generator swallowed the cancellation of a close()/throw()
                     self.credit -= 1
                     if not emit(id, ITEM, item):
                         self.close()
@@ -341,7 +342,7 @@ class _Stream:
                     if finished:
                         break
         except _CancelledError as e:
-            if self.closing:
+            if self.closing or self.throwing is not None:
                 return
             self._end(REJECT, e)
             raise
@@ -374,6 +375,12 @@ class _Stream:
 
     async def _close(self):
         await self._stop_pump()
+        throwing = self.throwing
+        if throwing is not None and not throwing.done():
+            try:
+                await throwing  # let a throw() in progress finish before closing
+            except BaseException:
+                pass
         self.host.streams.pop(self.id, None)
         try:
             await self._close_iterator()
@@ -395,12 +402,18 @@ class _Stream:
             if close is not None:
                 await self.host.blocking(close, (), None)
 
-    async def throw(self, reply, exc):
+    def throw(self, reply, exc):
+        if self.closing or self.throwing is not None:
+            self.host.emit(reply, REJECT, exc)  # closed, or closing: nothing to throw into
+            return
+        self.throwing = self.host._task(self._throw(reply, exc))
+
+    async def _throw(self, reply, exc):
         emit = self.host.emit
-        self.closing = True
-        await self._stop_pump()
-        self.credit = 0
         try:
+            await self._stop_pump()
+            self.credit = 0
+            # A close() that arrived after this throw() waits for it (see _close).
             await self._open()
             it = self.it
             if self.is_async:
@@ -414,17 +427,21 @@ class _Stream:
                     raise exc
                 item = await self.host.blocking(gthrow, (exc,), None)
         except (StopAsyncIteration, StopIteration):
-            self.host.streams.pop(self.id, None)
+            self._finished()
             emit(reply, RESOLVE, (True, None))
             emit(self.id, END, None)
-            return
         except BaseException as e:
-            self.host.streams.pop(self.id, None)
+            self._finished()
             emit(reply, REJECT, e)
             emit(self.id, END, None)
-            return
-        self.closing = False
-        emit(reply, RESOLVE, (False, item))
+        else:
+            emit(reply, RESOLVE, (False, item))
+        finally:
+            self.throwing = None
+
+    def _finished(self):
+        self.closing = True
+        self.host.streams.pop(self.id, None)
 
 
 # -- helpers JS reaches through python.asyncQueue() -------------------------------------
