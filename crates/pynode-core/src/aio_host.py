@@ -23,6 +23,8 @@ _PLAIN = frozenset([type(None), bool, int, float, str, bytes, list, tuple, dict,
 
 def _isawaitable(value):
     return type(value) not in _PLAIN and _inspect_isawaitable(value)
+
+
 _eager = getattr(asyncio, 'eager_task_factory', None)  # 3.12+
 
 hosts = {}  # loop index -> Host
@@ -118,35 +120,13 @@ class Host:
         # A task copies the current context: every call gets its own contextvars.
         return self.loop.create_task(coro)
 
-    def _call_task(self, id, coro):
-        # 3.12+: start the call's task eagerly, so a coroutine that finishes without suspending
-        # settles in this drain instead of one loop iteration later. Only pynode's own call
-        # tasks: the loop's task factory (for user code's create_task) is left alone.
-        task = _eager(self.loop, coro) if _eager is not None else self.loop.create_task(coro)
-        if not task.done():
-            self.tasks[id] = task
+    def _track(self, id, coro):
+        """Runs `coro` as the task of request `id`; its outcome settles `id` (_finish).
 
-    # -- calls ------------------------------------------------------------------------
-
-    def call(self, id, fn, args, kwargs):
-        """callAsync: coroutine functions are awaited here, other callables run on the
-        blocking pool; the result (awaited again if it is awaitable) settles `id`."""
-        if not _runs_on_loop(fn):
-            self._call_task(id, self._call(id, fn, args, kwargs))
-            return
-        # The hot path: the coroutine becomes the task itself (no wrapper coroutine, so fewer
-        # objects for Python's GC per call) and a done callback settles `id`. Calling a
-        # coroutine function runs none of its code, so the drain's context does not leak in.
-        try:
-            coro = fn(*args, **kwargs) if kwargs else fn(*args)
-            if not asyncio.iscoroutine(coro):
-                # An async generator function's generator, say: it is the result.
-                self.settle(id, coro)
-                return
-            task = _eager(self.loop, coro) if _eager is not None else self.loop.create_task(coro)
-        except BaseException as e:
-            self.emit(id, REJECT, e)
-            return
+        3.12+: the task starts eagerly, so a coroutine that finishes without suspending settles
+        in this drain instead of one loop iteration later. Only pynode's own request tasks: the
+        loop's task factory (for user code's create_task) is left alone."""
+        task = _eager(self.loop, coro) if _eager is not None else self._task(coro)
         if task.done():
             self._finish(id, task)
         else:
@@ -163,7 +143,7 @@ class Host:
     def _finish(self, id, task):
         try:
             result = task.result()
-        except BaseException as e:  # includes CancelledError
+        except BaseException as e:  # includes CancelledError, also before the task's first step
             self.emit(id, REJECT, e)
             return
         if _isawaitable(result):
@@ -171,54 +151,59 @@ class Host:
         else:
             self.emit(id, RESOLVE, result)
 
+    # -- calls ------------------------------------------------------------------------
+
+    def call(self, id, fn, args, kwargs):
+        """callAsync: coroutine functions are awaited here, other callables run on the
+        blocking pool; the result (awaited again if it is awaitable) settles `id`."""
+        if not _runs_on_loop(fn):
+            self._track(id, self._one(fn, args, kwargs))
+            return
+        # The hot path: the coroutine itself is the task (no wrapper coroutine, so fewer
+        # objects for Python's GC per call). Calling a coroutine function runs none of its
+        # code, so the drain's context does not leak in.
+        try:
+            coro = fn(*args, **kwargs) if kwargs else fn(*args)
+        except BaseException as e:
+            self.emit(id, REJECT, e)
+            return
+        if asyncio.iscoroutine(coro):
+            self._track(id, coro)
+        else:
+            self.settle(id, coro)  # an async generator function's generator, say
+
     def start(self, fn, args, kwargs):
         if _runs_on_loop(fn):
             return fn(*args, **kwargs) if kwargs else fn(*args)
         return self.blocking(fn, args, kwargs)
 
-    async def _call(self, id, fn, args, kwargs):
-        # fn None: args[0] is an awaitable to await (settle()).
-        try:
-            result = args[0] if fn is None else self.start(fn, args, kwargs)
-            # A plain function (run on the blocking pool) may itself return a coroutine.
-            while _isawaitable(result):
-                result = await result
-        except BaseException as e:
-            self.tasks.pop(id, None)
-            self.emit(id, REJECT, e)
-            if isinstance(e, _CancelledError):
-                raise
-        else:
-            self.tasks.pop(id, None)
-            self.emit(id, RESOLVE, result)
+    async def _one(self, fn, args, kwargs):
+        """fn(*args, **kwargs), awaited until it is not awaitable (a plain function run on the
+        blocking pool may itself return a coroutine). fn None: args[0] is the awaitable."""
+        result = args[0] if fn is None else self.start(fn, args, kwargs)
+        while _isawaitable(result):
+            result = await result
+        return result
 
     def settle(self, id, value):
         """evalAsync and awaiting an object: await `value` if it is awaitable."""
         if _isawaitable(value):
-            self._call_task(id, self._call(id, None, (value,), None))
+            self._track(id, self._one(None, (value,), None))
         else:
             self.emit(id, RESOLVE, value)
 
     def cancel(self, id):
         task = self.tasks.get(id)
         if task is not None:
-            task.cancel()
-            if task not in self.task_ids:
-                # A wrapper task cancelled before its first step never runs the body that
-                # settles `id` (tasks in task_ids are settled by _on_done either way).
-                task.add_done_callback(lambda _, id=id: self._cancelled_early(id))
+            task.cancel()  # _finish settles it, even if it is cancelled before its first step
         stream = self.streams.get(id)
         if stream is not None:
             stream.close()
 
-    def _cancelled_early(self, id):
-        if self.tasks.pop(id, None) is not None:
-            self.emit(id, REJECT, _CancelledError())
-
     # -- task groups ------------------------------------------------------------------
 
     def group(self, id, calls, taskgroup):
-        self._call_task(id, self._call(id, self._group, (calls, taskgroup), None))
+        self._track(id, self._group(calls, taskgroup))
 
     async def _group(self, calls, taskgroup):
         if taskgroup:
@@ -226,12 +211,6 @@ class Host:
                 tasks = [tg.create_task(self._one(fn, args, kwargs)) for fn, args, kwargs in calls]
             return [t.result() for t in tasks]
         return await asyncio.gather(*[self._one(fn, args, kwargs) for fn, args, kwargs in calls])
-
-    async def _one(self, fn, args, kwargs):
-        result = self.start(fn, args, kwargs)
-        while _isawaitable(result):
-            result = await result
-        return result
 
     # -- streams (async iteration) ----------------------------------------------------
 
@@ -352,9 +331,8 @@ class _Stream:
         self._end(END, None)
 
     def _end(self, kind, payload):
-        self.host.streams.pop(self.id, None)
+        self._finished()
         self.task = None
-        self.closing = True
         self.host.emit(self.id, kind, payload)
 
     async def _stop_pump(self):
