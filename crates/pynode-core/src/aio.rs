@@ -158,15 +158,15 @@ impl Request {
         )
     }
 
-    /// The id and route of a request that settles something (not the control messages).
-    fn into_route(self) -> Option<(u64, Route)> {
+    /// The route of a request that settles something (not the control messages).
+    fn into_route(self) -> Option<Route> {
         match self {
-            Request::Call { id, route, .. }
-            | Request::Eval { id, route, .. }
-            | Request::Await { id, route, .. }
-            | Request::Stream { id, route, .. }
-            | Request::Group { id, route, .. } => Some((id, route)),
-            Request::Throw { reply, route, .. } => Some((reply, route)),
+            Request::Call { route, .. }
+            | Request::Eval { route, .. }
+            | Request::Await { route, .. }
+            | Request::Stream { route, .. }
+            | Request::Group { route, .. }
+            | Request::Throw { route, .. } => Some(route),
             Request::Cancel { .. } | Request::Grant { .. } | Request::Close { .. } => None,
         }
     }
@@ -360,8 +360,8 @@ fn run_loop(lp: &Arc<Loop>) {
 fn fail(lp: &Loop, err: Error) {
     *lock(&lp.failed) = Some(err.clone());
     let queued = std::mem::take(&mut *lock(&lp.inbox));
-    let routes: Vec<(u64, Route)> = lock(&lp.routes).drain().collect();
-    for (_, route) in routes
+    let routes: Vec<Route> = lock(&lp.routes).drain().map(|(_, route)| route).collect();
+    for route in routes
         .into_iter()
         .chain(queued.into_iter().filter_map(Request::into_route))
     {
@@ -373,32 +373,10 @@ fn fail(lp: &Loop, err: Error) {
 fn host<'a>(py: Python<'_>, lp: &'a Arc<Loop>) -> Result<&'a Py<PyAny>> {
     lp.host.get_or_try_init(py, || -> Result<Py<PyAny>> {
         let module = host_module(py)?;
-        let emit = {
-            let lp = Arc::clone(lp);
-            PyCFunction::new_closure(py, Some(c"emit"), None, move |args, _kw| emit(&lp, args))
-        }
-        .or_py(py)?;
-        let drain = {
-            let lp = Arc::clone(lp);
-            PyCFunction::new_closure(py, Some(c"drain"), None, move |args, _kw| -> PyResult<()> {
-                if let Some(fd) = args.iter().next() {
-                    Socket(fd.extract::<i64>()?).consume();
-                }
-                drain(args.py(), &lp);
-                Ok(())
-            })
-        }
-        .or_py(py)?;
-        let spin = {
-            let lp = Arc::clone(lp);
-            PyCFunction::new_closure(py, Some(c"spin"), None, move |args, _kw| spin(args.py(), &lp))
-        }
-        .or_py(py)?;
-        let host_for_blocking = Arc::clone(lp);
-        let blocking = PyCFunction::new_closure(py, Some(c"blocking"), None, move |args, _kw| {
-            blocking(&host_for_blocking, args)
-        })
-        .or_py(py)?;
+        let emit = loop_callable(py, lp, c"emit", emit)?;
+        let blocking = loop_callable(py, lp, c"blocking", blocking)?;
+        let drain = loop_callable(py, lp, c"drain", drain_callback)?;
+        let spin = loop_callable(py, lp, c"spin", spin_callback)?;
         let host = module
             .getattr("Host")
             .and_then(|cls| cls.call1((lp.index, emit, blocking, drain, spin)))
@@ -418,10 +396,39 @@ fn host<'a>(py: Python<'_>, lp: &'a Arc<Loop>) -> Result<&'a Py<PyAny>> {
     })
 }
 
+/// A Python callable that runs `f` for this loop (the Host's emit, blocking, drain, spin).
+fn loop_callable<'py>(
+    py: Python<'py>,
+    lp: &Arc<Loop>,
+    name: &'static std::ffi::CStr,
+    f: fn(&Loop, &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>>,
+) -> Result<Bound<'py, PyCFunction>> {
+    let lp = Arc::clone(lp);
+    PyCFunction::new_closure(py, Some(name), None, move |args, _kw| f(&lp, args)).or_py(py)
+}
+
+/// `drain(fd=None)`: reads the wake-up bytes when called by the selector, then drains.
+fn drain_callback(lp: &Loop, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+    if let Some(fd) = args.iter().next() {
+        Socket(fd.extract::<i64>()?).consume();
+    }
+    drain(args.py(), lp);
+    Ok(args.py().None())
+}
+
+/// `spin() -> bool`: see [`spin`].
+fn spin_callback(lp: &Loop, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+    Ok(py_bool(args.py(), spin(args.py(), lp)))
+}
+
+fn py_bool(py: Python<'_>, b: bool) -> Py<PyAny> {
+    pyo3::types::PyBool::new(py, b).to_owned().into_any().unbind()
+}
+
 /// Queues `request` for loop `index` and wakes the loop if needed. Never waits for the GIL.
 pub fn submit(index: usize, request: Request) {
     let Some(lp) = LOOPS.get().and_then(|loops| loops.get(index % loops.len().max(1))) else {
-        if let Some((_, route)) = request.into_route() {
+        if let Some(route) = request.into_route() {
             reject_now(
                 &route,
                 Error::Interpreter("pynode's asyncio loops are not started".into()),
@@ -430,7 +437,7 @@ pub fn submit(index: usize, request: Request) {
         return;
     };
     if let Some(err) = lock(&lp.failed).clone() {
-        if let Some((_, route)) = request.into_route() {
+        if let Some(route) = request.into_route() {
             reject_now(&route, err);
         }
         return;
@@ -454,7 +461,7 @@ fn reject_now(route: &Route, err: Error) {
 }
 
 /// The loop's drain callback: every queued request, in order.
-fn drain(py: Python<'_>, lp: &Arc<Loop>) {
+fn drain(py: Python<'_>, lp: &Loop) {
     lp.wake_pending.store(false, Ordering::SeqCst);
     let requests = std::mem::take(&mut *lock(&lp.inbox));
     if requests.is_empty() {
@@ -583,7 +590,7 @@ fn call_objects<'py>(py: Python<'py>, call: &CallSpec) -> Result<CallObjects<'py
 }
 
 /// `emit(id, kind, payload) -> bool`, called by the Python half on the loop thread.
-fn emit(lp: &Loop, args: &Bound<'_, PyTuple>) -> PyResult<bool> {
+fn emit(lp: &Loop, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
     let py = args.py();
     let (id, kind, payload): (u64, u8, Bound<'_, PyAny>) = args.extract()?;
     let kind = Kind::from_u8(kind).ok_or_else(|| PyRuntimeError::new_err("bad completion kind"))?;
@@ -595,7 +602,9 @@ fn emit(lp: &Loop, args: &Bound<'_, PyTuple>) -> PyResult<bool> {
             routes.get(&id).cloned()
         }
     };
-    let Some(route) = route else { return Ok(false) };
+    let Some(route) = route else {
+        return Ok(py_bool(py, false));
+    };
     let was_item = kind == Kind::Item;
     let (kind, payload) = match kind {
         Kind::Resolve | Kind::Item => {
@@ -624,7 +633,7 @@ fn emit(lp: &Loop, args: &Bound<'_, PyTuple>) -> PyResult<bool> {
         payload,
     });
     // `false` tells a stream's pump to stop: nobody listens, or the item could not convert.
-    Ok(delivered && !failed_item)
+    Ok(py_bool(py, delivered && !failed_item))
 }
 
 /// `blocking(fn, args, kwargs)`: runs `fn(*args, **kwargs)` on tokio's blocking pool, in a
