@@ -342,14 +342,18 @@ class Stream implements Receiver {
       this.updateHold()
       return Promise.resolve()
     }
-    if (this.state === 'open') {
-      this.state = 'closing'
-      N?.asyncControl(Ctl.Close, this.loop, this.id)
-    }
+    this.requestClose()
     return new Promise((resolve, reject) => {
       this.closers.push({ resolve, reject })
       this.updateHold()
     })
+  }
+
+  /** Asks Python to stop the pump and aclose() the iterator; End (or Reject) follows. */
+  private requestClose(): void {
+    if (this.state !== 'open') return
+    this.state = 'closing'
+    N?.asyncControl(Ctl.Close, this.loop, this.id)
   }
 
   /** throw(err): athrow() into the generator; the reply says what it yielded next (or done). */
@@ -384,10 +388,7 @@ class Stream implements Receiver {
     const reason = abortReason(this.signal as AbortSignal)
     const waiters = this.waiters.splice(0)
     this.clearBuffer()
-    if (this.state === 'open') {
-      this.state = 'closing'
-      N?.asyncControl(Ctl.Close, this.loop, this.id)
-    }
+    this.requestClose()
     if (this.abortEnds) {
       for (const w of waiters) w.resolve({ value: undefined, done: true })
     } else if (waiters.length > 0) {
