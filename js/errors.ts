@@ -52,8 +52,13 @@ export class PythonError extends PynodeError {
     this.module = details.module
     this.traceback = details.traceback
     this.causeKind = cause ? (details.causeExplicit ? 'cause' : 'context') : null
-    if (this.stack) this.stack += `\n\nPython traceback:\n${details.traceback.trimEnd()}`
+    appendTraceback(this, details.traceback)
   }
+}
+
+/** Puts the Python traceback under the JS stack, where error reporters show it. */
+function appendTraceback(error: Error, traceback: string): void {
+  if (error.stack) error.stack += `\n\nPython traceback:\n${traceback.trimEnd()}`
 }
 
 /** A value that has no equivalent on the other side; `path` says where it was (`args[1].items[3]`). */
@@ -139,7 +144,7 @@ export class PythonErrorGroup extends AggregateError {
     this.type = details.type
     this.module = details.module
     this.traceback = details.traceback
-    if (this.stack) this.stack += `\n\nPython traceback:\n${details.traceback.trimEnd()}`
+    appendTraceback(this, details.traceback)
   }
 }
 
