@@ -14,14 +14,10 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { python } from 'pynode'
+import { median, printHeader } from './_common.mjs'
 
 const QUICK = process.env.BENCH_QUICK === '1'
 const ROUNDS = QUICK ? 3 : 5
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = s.length >> 1
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2
-}
 const fmt = (x, digits = 1) => x.toFixed(digits)
 
 const m = python.module(
@@ -87,7 +83,7 @@ const nap = m.getObject('nap')
 const numbers = m.getObject('numbers')
 const spinAsync = m.getObject('spin_async')
 
-console.log(`Python ${python.info.version}, Node ${process.version}${QUICK ? ' (quick)' : ''}`)
+printHeader(`pynode async bench (${QUICK ? 'quick' : 'full'})`)
 
 // warm-up: start the loop, let V8 optimise
 for (let i = 0; i < 2000; i++) await trivial.callAsync()

@@ -14,23 +14,15 @@
 // reacts to a jump of hundreds of MB with GC work inside the call that made it: the `major GCs`
 // column counts mark-compacts during each scenario, and `new ArrayBuffer(n)` (then detached) is
 // V8's own allocation of the same size under the same heuristic, for comparison.
-import { cpus } from 'node:os'
-import { relative } from 'node:path'
 import { constants, PerformanceObserver } from 'node:perf_hooks'
 import { setImmediate as nextTurn } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 import { python, releaseBuffer, view } from 'pynode'
+import { median, printHeader, printTable } from './_common.mjs'
 
 const QUICK = process.env.BENCH_QUICK === '1'
 const SIZES = QUICK ? [1e3, 1e6] : [1e3, 1e6, 1e8]
 /** Timed calls per scenario: many for the cheap ones, a few for copies of big arrays. */
 const reps = (elements, copies) => (copies && elements >= 1e8 ? 5 : copies && elements >= 1e6 ? 50 : QUICK ? 200 : 2000)
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = s.length >> 1
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2
-}
 
 python.exec('import numpy as np')
 const np = python.import('numpy')
@@ -120,25 +112,9 @@ for (const [name, run] of roundTrips) {
   rows.push(await scenario(name, QUICK ? 10 : 30, run, () => {}))
 }
 
-const env = ['BENCH_QUICK', 'PYNODE_PYTHON', 'PYNODE_NATIVE_DIR', 'VIRTUAL_ENV']
-  .filter((k) => process.env[k] !== undefined)
-  .map((k) => `${k}=${process.env[k]}`)
-const rel = relative(process.cwd(), process.argv[1])
-const script = rel && !rel.startsWith('..') ? rel : process.argv[1]
-const info = python.info
-console.log(`# pynode buffer bench (${QUICK ? 'quick' : 'full'})`)
-console.log(`command: cd ${process.cwd()} && ${[...env, 'node', ...process.execArgv, script].join(' ')}`)
-console.log(`date:    ${new Date().toISOString()}`)
-console.log(`pynode:  ${fileURLToPath(import.meta.resolve('pynode'))}`)
-console.log(`python:  ${info.version} (${info.executable}), numpy ${np.get('__version__')}`)
-console.log(`node:    ${process.version} on ${process.platform}-${process.arch}, ${cpus().length} x ${cpus()[0]?.model ?? '?'}`)
-console.log('')
+printHeader(`pynode buffer bench (${QUICK ? 'quick' : 'full'})`, `, numpy ${np.get('__version__')}`)
 const f = (x) => (x >= 1000 ? x.toFixed(0) : x.toFixed(2))
 const table = [['scenario', 'median µs', 'min µs', 'calls', 'major GCs']]
 for (const [name, us, gcs] of rows) table.push([name, f(median(us)), f(Math.min(...us)), String(us.length), String(gcs)])
-const widths = table[0].map((_, c) => Math.max(...table.map((row) => row[c].length)))
-for (const [i, row] of table.entries()) {
-  console.log(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '))
-  if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '))
-}
+printTable(table)
 console.log('(µs per call, each timed alone; buffer()/tensor() include creating the JS view, not releasing it)')

@@ -8,22 +8,15 @@
 // Another Python with the same binary: run from a directory without a .venv, e.g.
 //   cd /tmp && PYNODE_PYTHON=/path/to/python3.12 node /work/main/bench/sync-call.bench.mjs
 // ('pynode' resolves by package self-reference from this file's location, whatever the cwd.)
-import { cpus } from 'node:os'
-import { relative } from 'node:path'
 import { setImmediate as nextTurn } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 import { python } from 'pynode'
+import { median, printHeader, printTable } from './_common.mjs'
 
 const QUICK = process.env.BENCH_QUICK === '1'
 const CALLS = QUICK ? 100_000 : 1_000_000
 const ROUNDS = 7
 const WARMUP = 200_000 // enough for V8 to optimise the loops and for CPython 3.11+ to specialise
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = s.length >> 1
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2
-}
 const min = (xs) => Math.min(...xs)
 
 const m = python.module(
@@ -131,19 +124,7 @@ for (const s of scenarios) {
 }
 
 // Header: what ran, and the exact command to run it again.
-const env = ['BENCH_QUICK', 'PYNODE_PYTHON', 'PYNODE_NATIVE_DIR', 'VIRTUAL_ENV']
-  .filter((k) => process.env[k] !== undefined)
-  .map((k) => `${k}=${process.env[k]}`)
-const rel = relative(process.cwd(), process.argv[1])
-const script = rel && !rel.startsWith('..') ? rel : process.argv[1]
-const info = python.info
-console.log(`# pynode sync-call bench (${QUICK ? 'quick' : 'full'}): ${ROUNDS} rounds x ${CALLS.toLocaleString('en-US')} calls`)
-console.log(`command: cd ${process.cwd()} && ${[...env, 'node', ...process.execArgv, script].join(' ')}`)
-console.log(`date:    ${new Date().toISOString()}`)
-console.log(`pynode:  ${fileURLToPath(import.meta.resolve('pynode'))}`)
-console.log(`python:  ${info.version} (${info.executable}, found via ${info.source}${info.venv ? ', virtualenv' : ''})`)
-console.log(`node:    ${process.version} on ${process.platform}-${process.arch}, ${cpus().length} x ${cpus()[0]?.model ?? '?'}`)
-console.log('')
+printHeader(`pynode sync-call bench (${QUICK ? 'quick' : 'full'}): ${ROUNDS} rounds x ${CALLS.toLocaleString('en-US')} calls`)
 
 // Ratio = JS median / in-Python median. Both medians: the Python min is shown too because it is
 // what `python -m timeit` reports and it is the least noisy on a shared machine.
@@ -153,11 +134,7 @@ for (const r of rows) {
   const pm = r.py && median(r.py)
   table.push([r.name, f(median(r.js)), f(min(r.js)), f(pm), f(r.py && min(r.py)), pm ? `${(median(r.js) / pm).toFixed(2)}x` : '-'])
 }
-const widths = table[0].map((_, c) => Math.max(...table.map((row) => row[c].length)))
-for (const [i, row] of table.entries()) {
-  console.log(row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '))
-  if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '))
-}
+printTable(table)
 console.log('(ns per call; Python = timeit.repeat inside the same interpreter)')
 
 for (const h of [add, echo, noop, m]) h[Symbol.dispose]()
